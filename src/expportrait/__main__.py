@@ -1,0 +1,3 @@
+from expportrait.cli import main
+
+raise SystemExit(main())
