@@ -126,7 +126,7 @@ def test_command_bad_inputs(media, tmp_path, capsys, case):
 
 
 def test_command_without_tracker_module(media, tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "expportrait.tracking.fit", None)  # import fails
+    monkeypatch.setitem(sys.modules, "expportrait.tracking.track", None)  # import fails
     rc, cap = _run(["--pred", media["pred"], "--driving", media["pred"], "--out", tmp_path / "m.json"], capsys)
     assert rc == 2 and "tracker not available" in cap.err
 
@@ -141,9 +141,10 @@ def test_project_tracker_adapter(monkeypatch):
         return types.SimpleNamespace(
             expression=torch.arange(F * 4, dtype=torch.float32).reshape(F, 4),
             rotation=torch.tensor(np.stack([0 * yaw, yaw, 0 * yaw], 1)),  # axis-angle about y = yaw
-            landmarks68_2d=torch.zeros(F, 68, 2), valid=torch.tensor([True, False, True]))
+            landmarks68_2d=torch.zeros(F, 68, 2), valid=torch.tensor([True, False, True])), {}
 
-    monkeypatch.setitem(sys.modules, "expportrait.tracking.fit", types.SimpleNamespace(track_video=track_video))
+    monkeypatch.setitem(sys.modules, "expportrait.tracking.config", types.SimpleNamespace(TrackConfig=lambda **k: None))
+    monkeypatch.setitem(sys.modules, "expportrait.tracking.track", types.SimpleNamespace(track_video=track_video))
     res = project_tracker()(np.zeros((3, 8, 8, 3), np.uint8), 25.0)
     np.testing.assert_allclose(res["pose"], np.stack([yaw, 0 * yaw, 0 * yaw], 1), atol=1e-6)
     assert res["expression"].shape == (3, 4) and res["valid"].tolist() == [True, False, True]

@@ -86,7 +86,8 @@ def project_tracker():
         import torch
 
         from expportrait.head.geometry import axis_angle_to_matrix, matrix_to_euler
-        from expportrait.tracking.fit import track_video
+        from expportrait.tracking.config import TrackConfig
+        from expportrait.tracking.track import track_video
     except ImportError as exc:
         raise UserError(f"tracker not available: {exc} (use --no-motion to skip AED/APD)") from None
 
@@ -94,7 +95,8 @@ def project_tracker():
         return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
     def tracker(frames: np.ndarray, fps: float) -> dict:
-        fit = track_video(frames, fps)
+        # expression and pose come from stage base; the photometric stage only refines them
+        fit, _ = track_video(frames, fps, TrackConfig(stages=("base",)))
         rotation = torch.as_tensor(_np(fit.rotation), dtype=torch.float64)  # (F, 3) axis-angle
         euler = matrix_to_euler(axis_angle_to_matrix(rotation))  # (F, 3) yaw, pitch, roll radians
         return {"expression": _np(fit.expression), "pose": _np(euler),

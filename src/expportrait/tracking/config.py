@@ -1,0 +1,55 @@
+"""Tracking configuration. Loss weights and schedules are data."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class BaseStageConfig:
+    rigid_iters: int = 150          # camera-free rigid alignment (rotation, translation)
+    iters: int = 350                # joint rotation, translation, beta, psi (, omega)
+    lr: float = 0.03
+    w_landmark: float = 1.0
+    contour_weight: float = 0.3     # weight of the 17 jaw-contour points relative to inner ones
+    w_shape_prior: float = 3e-4
+    w_exp_prior: float = 1e-4
+    w_jaw_prior: float = 1e-3
+    w_pose_smooth: float = 20.0     # second-difference smoothness of rotation/translation
+    w_exp_smooth: float = 0.05
+
+
+@dataclass(frozen=True)
+class PersonalizedStageConfig:
+    appearance_iters: int = 60      # albedo + SH on the base geometry (gives the base-stage PSNR)
+    iters: int = 100                # joint Delta_g, Delta_f, albedo, SH, pose/expression refinement
+    lr_offset: float = 2e-4         # metres per step
+    lr_appearance: float = 0.02
+    lr_params: float = 2e-3
+    crop_size: int = 128            # per-frame face crop rendered at crop_size^2
+    rerasterize_every: int = 4      # visibility recomputed every k iterations (bary always live)
+    frames_per_step: int = 0        # 0 = all frames each step
+    w_photo: float = 1.0
+    w_landmark: float = 0.5
+    w_normal: float = 1.0           # only when target normal maps are supplied
+    w_depth: float = 1.0            # only when target depth maps are supplied
+    w_static_lap: float = 2e4
+    w_static_mag: float = 10.0
+    w_dyn_mag: float = 3e3
+    w_dyn_lap: float = 5e4
+    w_dyn_temporal: float = 2e3
+    w_sh_smooth: float = 1.0
+    w_albedo_lap: float = 0.1
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    head: str = "bfm"               # "bfm" (embedded) | "flame" | "smplx"
+    head_path: str | None = None    # model files for flame / smplx
+    density: str = "medium"         # dense mesh V^s level
+    fov_deg: float = 30.0           # assumed vertical field of view of the input camera
+    face_index: int = 0             # which face when several (0 = largest)
+    device: str = "auto"            # "auto" -> cuda when available
+    base: BaseStageConfig = field(default_factory=BaseStageConfig)
+    personalized: PersonalizedStageConfig = field(default_factory=PersonalizedStageConfig)
+    stages: tuple[str, ...] = ("base", "personalized")
+    seed: int = 0

@@ -1,0 +1,279 @@
+"""Stage ``personalized``: joint optimisation of the static offset Delta_g and the per-frame
+dynamic offset Delta_f (with per-subject albedo and per-frame SH lighting) by differentiable
+rendering, on top of the ``base`` fit.
+
+Losses: photometric L1 on the face region, landmarks of the detailed mesh, the paper's normal
+and depth L1 when target maps are given, and the regularisers that separate identity from
+expression: region masks (Delta_f only on the face region), a magnitude penalty on Delta_f (what
+is constant over time moves into Delta_g), Laplacian smoothness of both offsets and temporal
+smoothness of Delta_f.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F_
+from torch import Tensor
+
+from expportrait.head.geometry import head_to_camera, uniform_laplacian, vertex_normals
+from expportrait.render.camera import project, to_screen
+from expportrait.render.rasterize import rasterize
+from expportrait.render.shading import sh_basis
+from expportrait.tracking import losses as L
+from expportrait.tracking.config import PersonalizedStageConfig
+from expportrait.tracking.crops import crop_boxes, crop_cameras, crop_frames, face_masks
+from expportrait.tracking.fit import BaseFit, face_scale, landmark_weights
+
+
+@dataclass
+class Personalized:
+    static_offset: Tensor   # (N_s, 3)
+    dynamic_offset: Tensor  # (F, N_s, 3)
+    albedo: Tensor          # (N_s, 3)
+    sh: Tensor              # (F, 9, 3)
+    expression: Tensor      # (F, n_exp) refined
+    rotation: Tensor        # (F, 3) refined
+    translation: Tensor     # (F, 3) refined
+
+
+def bary_from_face_id(screen: Tensor, faces: Tensor, face_id: Tensor) -> tuple[Tensor, Tensor]:
+    """Differentiable perspective-correct barycentrics for fixed visibility.
+
+    screen (B, V, 3) pixel x, y, depth; faces (T, 3); face_id (B, H, W) (-1 background)
+    -> bary (B, H, W, 3) (zeros on background), mask (B, H, W) bool.
+    """
+    B, H, W = face_id.shape
+    mask = face_id >= 0
+    fid = face_id.clamp_min(0)
+    tri = faces[fid]  # (B, H, W, 3)
+    bidx = torch.arange(B, device=screen.device)[:, None, None, None]
+    v = screen[bidx, tri]  # (B, H, W, 3, 3): vertex k, coords
+    ys, xs = torch.meshgrid(torch.arange(H, device=screen.device, dtype=screen.dtype),
+                            torch.arange(W, device=screen.device, dtype=screen.dtype), indexing="ij")
+    p = torch.stack([xs, ys], -1)[None]  # (1, H, W, 2)
+    a, b, c = v[..., 0, :2], v[..., 1, :2], v[..., 2, :2]
+    v0, v1, v2 = b - a, c - a, p - a
+    den = v0[..., 0] * v1[..., 1] - v1[..., 0] * v0[..., 1]
+    den = torch.where(den.abs() < 1e-9, torch.full_like(den, 1e-9), den)
+    w1 = (v2[..., 0] * v1[..., 1] - v1[..., 0] * v2[..., 1]) / den
+    w2 = (v0[..., 0] * v2[..., 1] - v2[..., 0] * v0[..., 1]) / den
+    bary = torch.stack([1 - w1 - w2, w1, w2], -1)
+    inv_z = 1.0 / v[..., 2].clamp_min(1e-6)  # perspective correction
+    bary = bary * inv_z
+    bary = bary / bary.sum(-1, keepdim=True).clamp_min(1e-12)
+    return bary * mask[..., None], mask
+
+
+def pixel_bary(tri: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """tri (P, 3, 3) screen vertices (pixel x, y, depth) of the face covering each pixel; x, y (P,)
+    pixel coordinates -> (P, 3) perspective-correct barycentrics (differentiable in ``tri``)."""
+    a, b_, c = tri[:, 0, :2], tri[:, 1, :2], tri[:, 2, :2]
+    p = torch.stack([x, y], -1).to(tri.dtype)
+    v0, v1, v2 = b_ - a, c - a, p - a
+    den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
+    den = torch.where(den.abs() < 1e-9, torch.full_like(den, 1e-9), den)
+    w1 = (v2[:, 0] * v1[:, 1] - v1[:, 0] * v2[:, 1]) / den
+    w2 = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / den
+    bary = torch.stack([1 - w1 - w2, w1, w2], -1) / tri[:, :, 2].clamp_min(1e-6)
+    return bary / bary.sum(-1, keepdim=True).clamp_min(1e-12)
+
+
+def interp(attr: Tensor, faces: Tensor, face_id: Tensor, bary: Tensor) -> Tensor:
+    """attr (B, V, C) -> (B, H, W, C) with fixed visibility ``face_id`` and barycentrics."""
+    B = attr.shape[0]
+    tri = faces[face_id.clamp_min(0)]  # (B, H, W, 3)
+    bidx = torch.arange(B, device=attr.device)[:, None, None, None]
+    return (attr[bidx, tri] * bary[..., None]).sum(-2)
+
+
+def shade(normals_px: Tensor, albedo_px: Tensor, sh: Tensor) -> Tensor:
+    """normals_px (B, H, W, 3) unit, albedo_px (B, H, W, 3), sh (B, 9, 3) -> (B, 3, H, W)."""
+    basis = sh_basis(normals_px)  # (B, H, W, 9)
+    irr = torch.einsum("bhwk,bkc->bhwc", basis, sh)
+    return (albedo_px * irr).permute(0, 3, 1, 2)
+
+
+def masked_psnr(render: Tensor, target: Tensor, mask: Tensor) -> float:
+    mse = (((render - target) ** 2) * mask).sum() / (3 * mask.sum()).clamp_min(1.0)
+    return float(10 * torch.log10(1.0 / mse.clamp_min(1e-12)))
+
+
+class PhotometricProblem:
+    """Everything fixed during the personalized stage: crops, masks, cameras, head, topology."""
+
+    def __init__(self, head, frames: np.ndarray, points: np.ndarray, lmk68: Tensor, valid: Tensor,
+                 base: BaseFit, cfg: PersonalizedStageConfig, device):
+        S = cfg.crop_size
+        boxes = crop_boxes(points[..., :2])
+        self.head, self.cfg, self.device = head, cfg, device
+        self.target = crop_frames(frames, boxes, S).to(device)        # (F, 3, S, S)
+        if points.shape[1] == 478:  # MediaPipe: face oval minus eyes and mouth opening
+            self.region = face_masks(points[..., :2], boxes, S).to(device)  # (F, 1, S, S)
+        else:  # other landmark sets: the whole crop (rendered coverage still masks)
+            self.region = torch.ones(len(frames), 1, S, S, device=device)
+        self.cam_full = base.camera.to(device)
+        self.cam_crop = crop_cameras(base.camera, boxes, S).to(device)
+        self.lmk68, self.valid = lmk68.to(device), valid.to(device)
+        self.scale = face_scale(self.lmk68)
+        self.lmk_w = landmark_weights(0.3).to(device)
+        self.faces = head.faces.to(device)
+        self.lap = uniform_laplacian(head.faces.cpu(), head.num_dense).to(device)
+        self.face_region = head.regions["face"].to(device).float()[:, None]  # (N_s, 1)
+        self.shape = base.shape.to(device)
+        self.jaw = base.jaw.to(device)
+        self.face_id = None
+
+    def geometry(self, expression, static, dynamic, idx):
+        out = self.head(self.shape.expand(len(idx), -1), expression[idx],
+                        self.jaw[idx] if self.head.has_jaw else None)
+        verts = out.dense + static[None] + dynamic[idx] * self.face_region
+        return verts
+
+    def render(self, verts_head, rotation, translation, albedo, sh, idx, refresh: bool):
+        """Shaded crops of frames ``idx``: (B, 3, S, S) and coverage (B, 1, S, S).
+        Visibility (face ids) is recomputed when ``refresh``; barycentrics are always live and
+        all per-pixel work runs on the covered pixels only."""
+        cam = head_to_camera(verts_head, rotation[idx], translation[idx])  # (B, N_s, 3)
+        screen = to_screen(cam, self.cam_crop[idx])
+        S = self.cfg.crop_size
+        B = len(idx)
+        if self.face_id is None:
+            self.face_id = torch.full((len(self.target), S, S), -1, dtype=torch.long, device=self.device)
+            refresh = True
+        if refresh:
+            with torch.no_grad():
+                self.face_id[idx] = rasterize(screen.detach(), self.faces, S, S).face_id
+        fid = self.face_id[idx]
+        b, y, x = torch.nonzero(fid >= 0, as_tuple=True)  # covered pixels, (P,) each
+        tri = self.faces[fid[b, y, x]]  # (P, 3)
+        bary = pixel_bary(screen[b[:, None], tri], x, y)  # (P, 3)
+        normals = vertex_normals(cam, self.faces) * torch.tensor([1.0, -1.0, -1.0], device=self.device)
+        attrs = torch.cat([normals, albedo[None].expand(B, -1, -1)], -1)  # (B, N_s, 6)
+        pix = (attrs[b[:, None], tri] * bary[..., None]).sum(1)  # (P, 6)
+        n = F_.normalize(pix[:, :3], dim=-1, eps=1e-8)
+        irr = (sh_basis(n)[:, :, None] * sh[idx][b]).sum(1)  # (P, 3)
+        colour = pix[:, 3:] * irr
+        img = torch.zeros(B, S, S, 3, device=self.device, dtype=colour.dtype)
+        img = img.index_put((b, y, x), colour)
+        cover = (fid >= 0)[:, None].float()
+        return img.permute(0, 3, 1, 2), cover, cam
+
+    def landmarks(self, verts_head, rotation, translation, idx):
+        lmk = verts_head[:, self.head.landmark_index]
+        return project(head_to_camera(lmk, rotation[idx], translation[idx]), self.cam_full[idx])
+
+
+def init_albedo(problem: PhotometricProblem, verts: Tensor, rotation: Tensor, translation: Tensor) -> Tensor:
+    """Per-vertex colour averaged over frames where the vertex faces the camera: (N_s, 3)."""
+    with torch.no_grad():
+        cam = head_to_camera(verts, rotation, translation)
+        uv = project(cam, problem.cam_crop)  # (F, N_s, 2)
+        S = problem.cfg.crop_size
+        grid = (uv + 0.5) / S * 2 - 1
+        col = F_.grid_sample(problem.target, grid[:, :, None], align_corners=False)[..., 0]  # (F, 3, N_s)
+        facing = (-vertex_normals(cam, problem.faces)[..., 2]).clamp_min(0)  # (F, N_s)
+        w = facing * problem.valid[:, None].float()
+        alb = (col * w[:, None]).sum(0) / w.sum(0).clamp_min(1e-6)[None]
+        return alb.T.clamp(0.02, 1.0).contiguous()
+
+
+def fit_personalized(problem: PhotometricProblem, base: BaseFit,
+                     normal_targets: Tensor | None = None, depth_targets: Tensor | None = None,
+                     progress=None) -> tuple[Personalized, dict]:
+    cfg, dev, head = problem.cfg, problem.device, problem.head
+    Fn = base.expression.shape[0]
+    N = head.num_dense
+    t0 = time.perf_counter()
+    expression = base.expression.clone().to(dev).requires_grad_(True)
+    rotation = base.rotation.clone().to(dev).requires_grad_(True)
+    translation = base.translation.clone().to(dev).requires_grad_(True)
+    static = torch.zeros(N, 3, device=dev, requires_grad=True)
+    dynamic = torch.zeros(Fn, N, 3, device=dev, requires_grad=True)
+    all_idx = torch.arange(Fn, device=dev)
+    with torch.no_grad():
+        v0 = problem.geometry(expression, static, dynamic, all_idx)
+    albedo = init_albedo(problem, v0, rotation, translation).requires_grad_(True)
+    c0 = float(sh_basis(torch.tensor([[0.0, 0.0, 1.0]]))[0, 0])
+    sh0 = torch.zeros(Fn, 9, 3, device=dev)
+    sh0[:, 0] = 1.0 / c0
+    sh = sh0.requires_grad_(True)
+
+    def step_terms(idx, refresh, geometry: bool):
+        verts = problem.geometry(expression, static, dynamic, idx)
+        img, cover, cam = problem.render(verts, rotation, translation, albedo, sh, idx, refresh)
+        m = problem.region[idx] * cover
+        t = {"loss/photo": cfg.w_photo * L.photometric_loss(img, problem.target[idx], m),
+             "reg/sh_smooth": cfg.w_sh_smooth * L.temporal_smoothness(sh[idx], order=1)}
+        if geometry:
+            lmk = problem.landmarks(verts, rotation, translation, idx)
+            w = torch.where(problem.valid[idx], 1.0, 0.05)[:, None] * problem.lmk_w[None]
+            t["loss/landmark"] = cfg.w_landmark * L.landmark_loss(lmk, problem.lmk68[idx], w, problem.scale[idx])
+            d = dynamic[idx] * problem.face_region
+            t["reg/static_lap"] = cfg.w_static_lap * L.laplacian_smoothness(problem.lap, static[None])
+            t["reg/static_mag"] = cfg.w_static_mag * L.offset_magnitude(static)
+            t["reg/dyn_mag"] = cfg.w_dyn_mag * L.offset_magnitude(d)
+            t["reg/dyn_lap"] = cfg.w_dyn_lap * L.laplacian_smoothness(problem.lap, d)
+            t["reg/dyn_temporal"] = cfg.w_dyn_temporal * L.temporal_smoothness(d, order=1)
+            t["reg/exp_drift"] = 1e-2 * (expression[idx] - base.expression[idx].to(dev)).pow(2).mean()
+            if normal_targets is not None or depth_targets is not None:
+                from expportrait.render.maps import render as render_maps
+                out = render_maps(head_to_camera(verts, rotation[idx], translation[idx]), problem.faces,
+                                  problem.cam_crop[idx], cfg.crop_size, cfg.crop_size,
+                                  outputs=("normal", "depth", "mask"))
+                mm = out.mask * problem.region[idx]
+                if normal_targets is not None:
+                    t["loss/normal"] = cfg.w_normal * L.map_l1(out.normal, normal_targets[idx].to(dev), mm)
+                if depth_targets is not None:
+                    t["loss/depth"] = cfg.w_depth * L.map_l1(out.depth, depth_targets[idx].to(dev), mm)
+        return t, img, m
+
+    def evaluate():
+        with torch.no_grad():
+            _, img, m = step_terms(all_idx, True, False)
+        return img, m
+
+    # (a) appearance only on the base geometry -> the base stage's photometric PSNR
+    opt = torch.optim.Adam([albedo, sh], lr=cfg.lr_appearance)
+    for it in range(cfg.appearance_iters):
+        opt.zero_grad(set_to_none=True)
+        terms, _, _ = step_terms(all_idx, it == 0, False)
+        sum(terms.values()).backward()
+        opt.step()
+        with torch.no_grad():
+            albedo.clamp_(0.0, 1.0)
+        if progress:
+            progress(1)
+    img_base, m_base = evaluate()
+    eval_mask = m_base  # fixed evaluation pixels: face region covered by the base mesh
+
+    # (b) joint offsets + appearance + small pose/expression refinement
+    opt = torch.optim.Adam([{"params": [static, dynamic], "lr": cfg.lr_offset},
+                            {"params": [albedo, sh], "lr": cfg.lr_appearance * 0.5},
+                            {"params": [expression], "lr": cfg.lr_params * 5},
+                            {"params": [rotation, translation], "lr": cfg.lr_params * 0.1}])
+    bs = cfg.frames_per_step or Fn
+    gen = torch.Generator().manual_seed(0)
+    for it in range(cfg.iters):
+        idx = all_idx if bs >= Fn else torch.randperm(Fn, generator=gen)[:bs].to(dev)
+        opt.zero_grad(set_to_none=True)
+        terms, _, _ = step_terms(idx, it % cfg.rerasterize_every == 0, True)
+        sum(terms.values()).backward()
+        opt.step()
+        with torch.no_grad():
+            albedo.clamp_(0.0, 1.0)
+        if progress:
+            progress(1)
+    img_pers, _ = evaluate()
+    report = {
+        "psnr_base": masked_psnr(img_base, problem.target, eval_mask),
+        "psnr_personalized": masked_psnr(img_pers, problem.target, eval_mask),
+        "losses": {k: float(v.detach()) for k, v in terms.items()},
+        "seconds": time.perf_counter() - t0,
+    }
+    res = Personalized(static_offset=static.detach(), dynamic_offset=(dynamic * problem.face_region).detach(),
+                       albedo=albedo.detach(), sh=sh.detach(), expression=expression.detach(),
+                       rotation=rotation.detach(), translation=translation.detach())
+    return res, report

@@ -1,0 +1,108 @@
+"""``track_video``: landmarks -> stage ``base`` -> stage ``personalized`` -> HeadFit + report."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from expportrait.config import to_dict
+from expportrait.tracking.config import TrackConfig
+from expportrait.tracking.fit import (fit_base, make_camera, nme, project_landmarks)
+from expportrait.tracking.io import HeadFit
+from expportrait.tracking.landmarks import INNER51, LandmarkTrack, detect_video
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_head_for(cfg: TrackConfig):
+    from expportrait.head import load_head
+    return load_head(cfg.head, model_path=cfg.head_path, density=cfg.density)
+
+
+def track_video(frames: np.ndarray, fps: float, cfg: TrackConfig | None = None, head=None,
+                landmarks: LandmarkTrack | None = None, progress: bool = False,
+                normal_targets=None, depth_targets=None) -> tuple[HeadFit, dict]:
+    """frames (F, H, W, 3) uint8 -> (HeadFit, report dict).
+
+    ``landmarks`` may be supplied (e.g. from a cache); otherwise MediaPipe runs here.
+    ``normal_targets`` / ``depth_targets``: optional (F, 3|1, S, S) maps in crop space for the
+    paper's normal/depth L1 losses (S = cfg.personalized.crop_size).
+    """
+    cfg = cfg or TrackConfig()
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    head = (head or load_head_for(cfg)).to(device)
+    F, H, W = frames.shape[:3]
+    timings = {}
+    t = time.perf_counter()
+    track = landmarks or detect_video(frames, face_index=cfg.face_index, progress=progress)
+    timings["landmarks"] = time.perf_counter() - t
+    camera = make_camera(F, H, W, cfg.fov_deg)
+    base, base_rep = fit_base(head, track, cfg.base, camera, device=device)
+    timings["base"] = base_rep["seconds"]
+    target68 = track.ibug68
+    report = {"frames": F, "valid_frames": int(track.valid.sum()), "fps": fps,
+              "image_size": [H, W], "head": head.name, "density": cfg.density,
+              "num_dense_vertices": head.num_dense, "stages": {}, "timings_s": timings,
+              "config": to_dict(cfg)}
+    with torch.no_grad():
+        lmk_base = project_landmarks(head, base.shape, base.expression, base.jaw, base.rotation,
+                                     base.translation, base.camera).cpu().numpy()
+    report["stages"]["base"] = {"landmark_nme": nme(lmk_base, target68),
+                                "landmark_nme_inner": nme(lmk_base, target68, INNER51),
+                                "losses": base_rep["losses"]}
+    N = head.num_dense
+    static = torch.zeros(N, 3)
+    dynamic = torch.zeros(F, N, 3)
+    albedo = torch.full((N, 3), 0.7)
+    sh = torch.zeros(F, 9, 3)
+    expression, rotation, translation = base.expression, base.rotation, base.translation
+    lmk_final = lmk_base
+    if "personalized" in cfg.stages:
+        from expportrait.tracking.personalize import PhotometricProblem, fit_personalized
+        pc = cfg.personalized
+        total = pc.appearance_iters + pc.iters
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=total, desc="personalized", unit="it", leave=False)
+        problem = PhotometricProblem(head, frames, track.points, torch.as_tensor(target68),
+                                     torch.as_tensor(track.valid), base, pc, device)
+        pers, prep = fit_personalized(problem, base, normal_targets, depth_targets,
+                                      progress=bar.update if bar else None)
+        if bar:
+            bar.close()
+        timings["personalized"] = prep["seconds"]
+        static, dynamic, albedo, sh = (pers.static_offset.cpu(), pers.dynamic_offset.cpu(),
+                                       pers.albedo.cpu(), pers.sh.cpu())
+        expression, rotation, translation = (pers.expression.cpu(), pers.rotation.cpu(),
+                                             pers.translation.cpu())
+        with torch.no_grad():
+            lmk_final = project_landmarks(head.cpu(), base.shape.cpu(), expression, base.jaw.cpu(),
+                                          rotation, translation, base.camera.cpu(),
+                                          offset=static[None] + dynamic).numpy()
+        report["stages"]["base"]["photometric_psnr"] = prep["psnr_base"]
+        report["stages"]["personalized"] = {
+            "landmark_nme": nme(lmk_final, target68), "landmark_nme_inner": nme(lmk_final, target68, INNER51),
+            "photometric_psnr": prep["psnr_personalized"], "losses": prep["losses"]}
+    head.cpu()
+    fit = HeadFit(shape=base.shape.cpu(), static_offset=static, expression=expression.cpu(),
+                  jaw=base.jaw.cpu(), rotation=rotation.cpu(), translation=translation.cpu(),
+                  camera=base.camera.cpu(), dynamic_offset=dynamic, albedo=albedo, sh=sh,
+                  valid=torch.as_tensor(track.valid), landmarks68_2d=torch.as_tensor(lmk_final, dtype=torch.float32),
+                  meta={"head": head.name, "density": cfg.density, "head_path": cfg.head_path,
+                        "image_size": [H, W], "fps": fps, "n_shape": head.n_shape, "n_exp": head.n_exp,
+                        "num_dense": head.num_dense})
+    timings["total"] = sum(timings.values())
+    report["seconds_per_frame"] = timings["total"] / F
+    return fit, report
+
+
+def stage_config(cfg: TrackConfig, stages: tuple[str, ...]) -> TrackConfig:
+    return replace(cfg, stages=stages)
