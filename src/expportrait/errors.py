@@ -26,6 +26,9 @@ def atomic_path(final: str | os.PathLike, suffix: str | None = None) -> Iterator
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp_path, final)
     finally:
         if tmp_path.exists():

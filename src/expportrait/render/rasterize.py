@@ -250,7 +250,6 @@ def soft_silhouette(screen: Tensor, faces: Tensor, frags: Fragments) -> Tensor:
     b, rem = pix // (H * W), pix % (H * W)
     y, x = rem // W, rem % W
     sil, partner = _silhouette_edges(screen.detach(), faces)        # (B, T, 3) each
-    T = faces.shape[0]
     delta = screen.new_zeros(B * H * W)
     for dx, dy in _DIRS:
         qx, qy = x + dx, y + dy

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from expportrait.head.geometry import head_to_camera
 from expportrait.render.camera import project
-from expportrait.tracking.config import BaseStageConfig, TrackConfig
+from expportrait.tracking.config import BaseStageConfig
 from expportrait.tracking.landmarks import INNER51, LandmarkTrack
 from expportrait.tracking.losses import (coefficient_prior, landmark_loss,
                                          temporal_smoothness)
@@ -54,8 +54,7 @@ def project_landmarks(head, shape, expression, jaw, rotation, translation, camer
     """-> (F, 68, 2) pixel coordinates of the model's landmarks (optionally with per-frame dense
     offsets (F, N_s, 3) added to the landmark vertices)."""
     F = expression.shape[0]
-    out = head(shape.expand(F, -1), expression, jaw if head.has_jaw else None)
-    lmk = out.landmarks
+    lmk = head.landmarks(shape.expand(F, -1), expression, jaw if head.has_jaw else None)
     if offset is not None:
         lmk = lmk + offset[:, head.landmark_index]
     return project(head_to_camera(lmk, rotation, translation), camera)
