@@ -209,6 +209,15 @@ def main() -> None:
               f"(x{big['big_overhead_ratio']:.3f} of plain, output identical)", flush=True)
         result.update({k: big[k] for k in ("added_params_pct", "big_overhead_ratio",
                                            "big_forward_s")})
+    from _readme import write_section
+    rows = [("overhead_ratio (conditioned / plain Wan forward, demo size)", f"{result['overhead_ratio']:.3f}", "<= 1.15"),
+            ("overhead_ratio with condition features cached (sampling)", f"{result['overhead_ratio_cached']:.3f}", ""),
+            ("overhead_ratio with the appearance condition", f"{result['overhead_ratio_appearance']:.3f}", ""),
+            ("rss_ratio_256_vs_16 (peak RSS, tiny preset)", f"{result['rss_ratio_256_vs_16']:.3f}", "<= 1.3"),
+            ("time_ratio_256_vs_16", f"{result['time_ratio_256_vs_16']:.2f}", "~16 (linear)")]
+    if "added_params_pct" in result:
+        rows.append(("added_params_pct (adapters on Wan2.1-T2V-1.3B config)", f"{result['added_params_pct']:.3f} %", "<= 5"))
+    write_section("generator", "python benchmarks/generator.py", rows)
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
 
 

@@ -238,6 +238,13 @@ def main() -> None:
           f"max |depth diff| = {res['depth_max_abs_diff_m']:.2e} m")
     keys = ("renderer_s", "moderngl_s", "ratio", "faces", "size")
     res["renderer_s"] = res["render_s"]
+    from _readme import write_section
+    write_section("renderer", f"python benchmarks/renderer.py --mesh {args.mesh} --threads {args.threads}",
+                  [(n, f"{sec * 1e3:.1f} ms", "") for n, sec in rows]
+                  + [("render / moderngl", f"**{res['ratio']:.2f}x**", "<= 3x"),
+                     ("triangle-id agreement with moderngl", f"{res['id_agreement'] * 100:.2f} %", "")],
+                  note=f"mesh {args.mesh}: {res['verts']} vertices, {res['faces']} faces, {args.size}², "
+                       f"{res['threads']} torch threads.")
     print(json.dumps({k: res[k] for k in keys} | {k: v for k, v in res.items() if k not in keys}))
 
 

@@ -80,6 +80,15 @@ def main() -> None:
               "unit": "mm, mean over face vertices and frames", "pairs": len(pairs),
               "train_ids": args.train_ids, "test_ids": args.test_ids, "steps": args.steps,
               "density": args.density, "train_seconds": round(report["seconds"], 1)}
+    from _readme import write_section
+    write_section("transfer_synthetic", "python benchmarks/transfer_synthetic.py", [
+        ("learned transfer (E, G) vertex error", f"{sums['learned']:.4f} mm", ""),
+        ("direct offset copy", f"{sums['direct_copy']:.4f} mm", ""),
+        ("base only (Delta_f = 0)", f"{sums['base_only']:.4f} mm", ""),
+        ("learned / direct copy", f"**{result['learned_over_direct_copy']:.3f}**", "<= 0.5"),
+        ("learned / base only", f"**{result['learned_over_base_only']:.3f}**", "<= 0.5"),
+    ], note=f"{args.train_ids} training / {args.test_ids} held-out synthetic identities, {len(pairs)} pairs, "
+            f"{args.steps} steps, density {args.density}.")
     print(json.dumps(result))
 
 
