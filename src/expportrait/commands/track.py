@@ -52,7 +52,12 @@ def run(args) -> int:
     cfg = build_config(args)
     video = read_source(args.input, max_frames=args.max_frames)
     head = load_head_for(cfg)
-    fit, report = track_video(video.frames, video.fps, cfg, head=head, progress=True)
+    from expportrait.tracking.landmarks import detect_video
+    from expportrait.transfer.gaze import add_gaze
+
+    track = detect_video(video.frames, face_index=cfg.face_index, progress=True)
+    fit, report = track_video(video.frames, video.fps, cfg, head=head, landmarks=track, progress=True)
+    fit = add_gaze(fit, track.points, head)  # eyeball rotations from the irises (beyond the paper)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     save_fit(fit, out / "fit.safetensors")

@@ -72,6 +72,14 @@ class HeadModel(torch.nn.Module):
         jaw (B, 3) axis-angle radians or None (ignored by models without a jaw)."""
         raise NotImplementedError
 
+    def landmarks(self, shape: Tensor, expression: Tensor, jaw: Tensor | None = None) -> Tensor:
+        """Only the (B, 68, 3) landmarks (models override this with a cheaper path)."""
+        return self.forward(shape, expression, jaw).landmarks
+
+    def dense_vertices(self, shape: Tensor, expression: Tensor, jaw: Tensor | None = None) -> Tensor:
+        """Only the (B, N_s, 3) dense mesh V^s (models override this with a cheaper path)."""
+        return self.forward(shape, expression, jaw).dense
+
     def _check(self, shape: Tensor, expression: Tensor) -> None:
         if shape.ndim != 2 or shape.shape[1] != self.n_shape:
             raise UserError(f"{self.name}: shape must be (B, {self.n_shape}), got {tuple(shape.shape)}")

@@ -283,6 +283,21 @@ class BFMHead(HeadModel):
         offsets = coeffs @ basis.T  # (B, n * 3)
         return mean + offsets.reshape(coeffs.shape[0], -1, 3)  # (B, n, 3)
 
+    def landmarks(self, shape: Tensor, expression: Tensor, jaw: Tensor | None = None) -> Tensor:
+        """(B, 68, 3) from the landmark rows of the basis only (cheap: used by the base fit)."""
+        self._check(shape, expression)
+        if not hasattr(self, "_lmk_rows"):
+            rows = (self.landmark_index[:, None] * 3 + torch.arange(3, device=self.landmark_index.device)).reshape(-1)
+            self._lmk_rows = (self.dense_mean[self.landmark_index], self.dense_basis[rows])
+        mean, basis = (t.to(self.dense_mean.device) for t in self._lmk_rows)
+        coeffs = torch.cat([shape, expression], 1).to(mean)
+        return mean + (coeffs @ basis.T).reshape(coeffs.shape[0], -1, 3)
+
+    def dense_vertices(self, shape: Tensor, expression: Tensor, jaw: Tensor | None = None) -> Tensor:
+        """(B, N_s, 3) dense mesh only."""
+        self._check(shape, expression)
+        return self._evaluate("dense", torch.cat([shape, expression], 1).to(self.dense_mean))
+
     def forward(self, shape: Tensor, expression: Tensor, jaw: Tensor | None = None) -> HeadOutput:
         """shape (B, n_shape), expression (B, n_exp) in std units; jaw ignored.
         -> HeadOutput(coarse (B, N, 3), dense (B, N_s, 3), landmarks (B, 68, 3)), metres."""

@@ -20,12 +20,13 @@ class BaseStageConfig:
 
 @dataclass(frozen=True)
 class PersonalizedStageConfig:
-    appearance_iters: int = 60      # albedo + SH on the base geometry (gives the base-stage PSNR)
-    iters: int = 100                # joint Delta_g, Delta_f, albedo, SH, pose/expression refinement
+    appearance_iters: int = 40      # albedo + SH on the base geometry (gives the base-stage PSNR)
+    iters: int = 80                 # joint Delta_g, Delta_f, albedo, SH, pose/expression refinement
     lr_offset: float = 2e-4         # metres per step
     lr_appearance: float = 0.02
     lr_params: float = 2e-3
-    crop_size: int = 128            # per-frame face crop rendered at crop_size^2
+    crop_size: int = 128            # per-frame face crop rendered at (at most) crop_size^2
+    offset_smoothing_iters: int = 6 # Laplacian smoothing steps in the offset parametrisation
     rerasterize_every: int = 4      # visibility recomputed every k iterations (bary always live)
     frames_per_step: int = 0        # 0 = all frames each step
     w_photo: float = 1.0
@@ -38,7 +39,7 @@ class PersonalizedStageConfig:
     w_dyn_lap: float = 5e4
     w_dyn_temporal: float = 2e3
     w_sh_smooth: float = 1.0
-    w_albedo_lap: float = 0.1
+    w_albedo_lap: float = 20.0
 
 
 @dataclass(frozen=True)

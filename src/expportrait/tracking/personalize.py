@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F_
 from torch import Tensor
 
-from expportrait.head.geometry import head_to_camera, uniform_laplacian, vertex_normals
+from expportrait.head.geometry import apply_laplacian, head_to_camera, uniform_laplacian, vertex_normals
 from expportrait.render.camera import project, to_screen
 from expportrait.render.rasterize import rasterize
 from expportrait.render.shading import sh_basis
@@ -106,8 +106,10 @@ class PhotometricProblem:
 
     def __init__(self, head, frames: np.ndarray, points: np.ndarray, lmk68: Tensor, valid: Tensor,
                  base: BaseFit, cfg: PersonalizedStageConfig, device):
-        S = cfg.crop_size
         boxes = crop_boxes(points[..., :2])
+        # render no finer than the input: small faces (e.g. 176x144 video) get a smaller crop
+        S = int(min(cfg.crop_size, max(32, 8 * round(float(np.median(boxes[:, 2])) / 8))))
+        self.size = S
         self.head, self.cfg, self.device = head, cfg, device
         self.target = crop_frames(frames, boxes, S).to(device)        # (F, 3, S, S)
         if points.shape[1] == 478:  # MediaPipe: face oval minus eyes and mouth opening
@@ -127,10 +129,14 @@ class PhotometricProblem:
         self.face_id = None
 
     def geometry(self, expression, static, dynamic, idx):
-        out = self.head(self.shape.expand(len(idx), -1), expression[idx],
-                        self.jaw[idx] if self.head.has_jaw else None)
-        verts = out.dense + static[None] + dynamic[idx] * self.face_region
-        return verts
+        """Detailed head-space mesh of frames ``idx``: (B, N_s, 3); dynamic is (F, N_s, 3)."""
+        return self.geometry_idx(expression, static, dynamic[idx] * self.face_region, idx)
+
+    def geometry_idx(self, expression, static, dynamic_idx, idx):
+        """Like ``geometry`` with the (B, N_s, 3) dynamic offsets of frames ``idx`` given."""
+        dense = self.head.dense_vertices(self.shape.expand(len(idx), -1), expression[idx],
+                                         self.jaw[idx] if self.head.has_jaw else None)
+        return dense + static[None] + dynamic_idx
 
     def render(self, verts_head, rotation, translation, albedo, sh, idx, refresh: bool):
         """Shaded crops of frames ``idx``: (B, 3, S, S) and coverage (B, 1, S, S).
@@ -138,7 +144,7 @@ class PhotometricProblem:
         all per-pixel work runs on the covered pixels only."""
         cam = head_to_camera(verts_head, rotation[idx], translation[idx])  # (B, N_s, 3)
         screen = to_screen(cam, self.cam_crop[idx])
-        S = self.cfg.crop_size
+        S = self.size
         B = len(idx)
         if self.face_id is None:
             self.face_id = torch.full((len(self.target), S, S), -1, dtype=torch.long, device=self.device)
@@ -171,7 +177,7 @@ def init_albedo(problem: PhotometricProblem, verts: Tensor, rotation: Tensor, tr
     with torch.no_grad():
         cam = head_to_camera(verts, rotation, translation)
         uv = project(cam, problem.cam_crop)  # (F, N_s, 2)
-        S = problem.cfg.crop_size
+        S = problem.size
         grid = (uv + 0.5) / S * 2 - 1
         col = F_.grid_sample(problem.target, grid[:, :, None], align_corners=False)[..., 0]  # (F, 3, N_s)
         facing = (-vertex_normals(cam, problem.faces)[..., 2]).clamp_min(0)  # (F, N_s)
@@ -190,10 +196,23 @@ def fit_personalized(problem: PhotometricProblem, base: BaseFit,
     expression = base.expression.clone().to(dev).requires_grad_(True)
     rotation = base.rotation.clone().to(dev).requires_grad_(True)
     translation = base.translation.clone().to(dev).requires_grad_(True)
-    static = torch.zeros(N, 3, device=dev, requires_grad=True)
-    dynamic = torch.zeros(Fn, N, 3, device=dev, requires_grad=True)
+    # offsets are optimised through a few steps of Laplacian smoothing (a cheap preconditioner in
+    # the spirit of "large steps in inverse rendering": per-vertex Adam noise is smoothed away)
+    static_raw = torch.zeros(N, 3, device=dev, requires_grad=True)
+    dynamic_raw = torch.zeros(Fn, N, 3, device=dev, requires_grad=True)
+    k_smooth = cfg.offset_smoothing_iters
+
+    def smooth(x: Tensor) -> Tensor:  # (B, N, 3) -> (B, N, 3)
+        for _ in range(k_smooth):
+            x = 0.5 * x + 0.5 * (x - apply_laplacian(problem.lap, x))
+        return x
+
+    def offsets(idx):
+        return smooth(static_raw[None])[0], smooth(dynamic_raw[idx]) * problem.face_region
+
     all_idx = torch.arange(Fn, device=dev)
     with torch.no_grad():
+        static, dynamic = offsets(all_idx)
         v0 = problem.geometry(expression, static, dynamic, all_idx)
     albedo = init_albedo(problem, v0, rotation, translation).requires_grad_(True)
     c0 = float(sh_basis(torch.tensor([[0.0, 0.0, 1.0]]))[0, 0])
@@ -202,16 +221,19 @@ def fit_personalized(problem: PhotometricProblem, base: BaseFit,
     sh = sh0.requires_grad_(True)
 
     def step_terms(idx, refresh, geometry: bool):
-        verts = problem.geometry(expression, static, dynamic, idx)
+        static, dyn_idx = offsets(idx)
+        verts = problem.geometry_idx(expression, static, dyn_idx, idx)
         img, cover, cam = problem.render(verts, rotation, translation, albedo, sh, idx, refresh)
         m = problem.region[idx] * cover
         t = {"loss/photo": cfg.w_photo * L.photometric_loss(img, problem.target[idx], m),
-             "reg/sh_smooth": cfg.w_sh_smooth * L.temporal_smoothness(sh[idx], order=1)}
+             "reg/sh_smooth": cfg.w_sh_smooth * L.temporal_smoothness(sh[idx], order=1),
+             # smooth albedo: shading detail has to be explained by geometry, not painted on
+             "reg/albedo_lap": cfg.w_albedo_lap * L.laplacian_smoothness(problem.lap, albedo[None])}
         if geometry:
             lmk = problem.landmarks(verts, rotation, translation, idx)
             w = torch.where(problem.valid[idx], 1.0, 0.05)[:, None] * problem.lmk_w[None]
             t["loss/landmark"] = cfg.w_landmark * L.landmark_loss(lmk, problem.lmk68[idx], w, problem.scale[idx])
-            d = dynamic[idx] * problem.face_region
+            d = dyn_idx
             t["reg/static_lap"] = cfg.w_static_lap * L.laplacian_smoothness(problem.lap, static[None])
             t["reg/static_mag"] = cfg.w_static_mag * L.offset_magnitude(static)
             t["reg/dyn_mag"] = cfg.w_dyn_mag * L.offset_magnitude(d)
@@ -221,7 +243,7 @@ def fit_personalized(problem: PhotometricProblem, base: BaseFit,
             if normal_targets is not None or depth_targets is not None:
                 from expportrait.render.maps import render as render_maps
                 out = render_maps(head_to_camera(verts, rotation[idx], translation[idx]), problem.faces,
-                                  problem.cam_crop[idx], cfg.crop_size, cfg.crop_size,
+                                  problem.cam_crop[idx], problem.size, problem.size,
                                   outputs=("normal", "depth", "mask"))
                 mm = out.mask * problem.region[idx]
                 if normal_targets is not None:
@@ -250,7 +272,7 @@ def fit_personalized(problem: PhotometricProblem, base: BaseFit,
     eval_mask = m_base  # fixed evaluation pixels: face region covered by the base mesh
 
     # (b) joint offsets + appearance + small pose/expression refinement
-    opt = torch.optim.Adam([{"params": [static, dynamic], "lr": cfg.lr_offset},
+    opt = torch.optim.Adam([{"params": [static_raw, dynamic_raw], "lr": cfg.lr_offset},
                             {"params": [albedo, sh], "lr": cfg.lr_appearance * 0.5},
                             {"params": [expression], "lr": cfg.lr_params * 5},
                             {"params": [rotation, translation], "lr": cfg.lr_params * 0.1}])
@@ -267,13 +289,15 @@ def fit_personalized(problem: PhotometricProblem, base: BaseFit,
         if progress:
             progress(1)
     img_pers, _ = evaluate()
+    with torch.no_grad():
+        static, dynamic = offsets(all_idx)
     report = {
         "psnr_base": masked_psnr(img_base, problem.target, eval_mask),
         "psnr_personalized": masked_psnr(img_pers, problem.target, eval_mask),
         "losses": {k: float(v.detach()) for k, v in terms.items()},
         "seconds": time.perf_counter() - t0,
     }
-    res = Personalized(static_offset=static.detach(), dynamic_offset=(dynamic * problem.face_region).detach(),
+    res = Personalized(static_offset=static.detach(), dynamic_offset=dynamic.detach(),
                        albedo=albedo.detach(), sh=sh.detach(), expression=expression.detach(),
                        rotation=rotation.detach(), translation=translation.detach())
     return res, report
