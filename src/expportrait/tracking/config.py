@@ -22,11 +22,11 @@ class BaseStageConfig:
 class PersonalizedStageConfig:
     appearance_iters: int = 40      # albedo + SH on the base geometry (gives the base-stage PSNR)
     iters: int = 80                 # joint Delta_g, Delta_f, albedo, SH, pose/expression refinement
-    lr_offset: float = 2e-4         # metres per step
+    lr_offset: float = 1.5e-4       # metres per step (offsets live on the coarse mesh)
     lr_appearance: float = 0.02
     lr_params: float = 2e-3
     crop_size: int = 128            # per-frame face crop rendered at (at most) crop_size^2
-    offset_smoothing_iters: int = 6 # Laplacian smoothing steps in the offset parametrisation
+    offset_smoothing_iters: int = 3 # dense Laplacian smoothing after coarse->dense upsampling
     rerasterize_every: int = 4      # visibility recomputed every k iterations (bary always live)
     frames_per_step: int = 0        # 0 = all frames each step
     w_photo: float = 1.0

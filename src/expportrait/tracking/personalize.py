@@ -196,19 +196,22 @@ def fit_personalized(problem: PhotometricProblem, base: BaseFit,
     expression = base.expression.clone().to(dev).requires_grad_(True)
     rotation = base.rotation.clone().to(dev).requires_grad_(True)
     translation = base.translation.clone().to(dev).requires_grad_(True)
-    # offsets are optimised through a few steps of Laplacian smoothing (a cheap preconditioner in
-    # the spirit of "large steps in inverse rendering": per-vertex Adam noise is smoothed away)
-    static_raw = torch.zeros(N, 3, device=dev, requires_grad=True)
-    dynamic_raw = torch.zeros(Fn, N, 3, device=dev, requires_grad=True)
+    # Offsets are optimised on the coarse mesh, upsampled to V^s with the head's barycentric
+    # B(.) and smoothed by a few Laplacian steps on the dense mesh: per-vertex Adam noise would
+    # otherwise show up as bumps in the normal maps (cf. "large steps in inverse rendering").
+    Nc = head.num_coarse
+    static_raw = torch.zeros(1, Nc, 3, device=dev, requires_grad=True)
+    dynamic_raw = torch.zeros(Fn, Nc, 3, device=dev, requires_grad=True)
     k_smooth = cfg.offset_smoothing_iters
 
-    def smooth(x: Tensor) -> Tensor:  # (B, N, 3) -> (B, N, 3)
+    def smooth(x: Tensor) -> Tensor:  # (B, N_c, 3) -> (B, N_s, 3)
+        x = head.upsample(x)
         for _ in range(k_smooth):
             x = 0.5 * x + 0.5 * (x - apply_laplacian(problem.lap, x))
         return x
 
     def offsets(idx):
-        return smooth(static_raw[None])[0], smooth(dynamic_raw[idx]) * problem.face_region
+        return smooth(static_raw)[0], smooth(dynamic_raw[idx]) * problem.face_region
 
     all_idx = torch.arange(Fn, device=dev)
     with torch.no_grad():

@@ -1,0 +1,117 @@
+"""Tracking on real data (carphone vs an independent dlib detector) and the track/render CLI."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from expportrait.cli import main
+from expportrait.data.video import read_source
+from expportrait.tracking.config import PersonalizedStageConfig, TrackConfig
+from expportrait.tracking.landmarks import INNER51, detect_video
+from expportrait.tracking.track import track_video
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def carphone():
+    frames = read_source("sample:carphone").frames
+    return frames, detect_video(frames)
+
+
+@pytest.fixture(scope="module")
+def head():
+    from expportrait.head import load_head
+    return load_head("bfm", density="medium")
+
+
+def _nme(pred, ref, points=slice(None)):
+    ok = ~np.isnan(ref).any(axis=(1, 2))
+    iod = np.linalg.norm(ref[ok, 36] - ref[ok, 45], axis=-1)
+    return float((np.linalg.norm(pred[ok] - ref[ok], axis=-1) / iod[:, None])[:, points].mean())
+
+
+def _jitter(x):
+    ok = ~np.isnan(x).any(axis=(1, 2))
+    run = ok[2:] & ok[1:-1] & ok[:-2]
+    d2 = x[2:] - 2 * x[1:-1] + x[:-2]
+    return float(np.linalg.norm(d2, axis=-1)[run].mean())
+
+
+def test_carphone_every_frame_fitted_and_agrees_with_dlib(carphone, head):
+    from expportrait.metrics.dlib_face import DlibFace
+
+    frames, track = carphone
+    fit, rep = track_video(frames, 29.97, TrackConfig(stages=("base",)), head=head, landmarks=track)
+    assert rep["frames"] == 120 and fit.num_frames == 120 and rep["valid_frames"] >= 115
+    lmk = fit.landmarks68_2d.numpy()
+    assert np.isfinite(lmk).all()
+    dlib68 = DlibFace().landmarks68_video(frames)  # independent: never used by the fit
+    assert (~np.isnan(dlib68[:, 0, 0])).sum() >= 110
+    nme_all, nme_inner = _nme(lmk, dlib68), _nme(lmk, dlib68, INNER51)
+    print(f"carphone base: NME all {nme_all:.4f} inner {nme_inner:.4f}; "
+          f"jitter fit {_jitter(lmk):.3f} dlib {_jitter(dlib68):.3f} px")
+    assert nme_all <= 0.10 and nme_inner <= 0.07
+    assert _jitter(lmk) < _jitter(dlib68)
+
+
+def test_carphone_personalized_beats_base_photometric(carphone, head):
+    frames, track = carphone
+    idx = slice(0, 120, 6)  # 20 frames spread over the clip keep the test short
+    from expportrait.tracking.landmarks import LandmarkTrack
+    sub = LandmarkTrack(points=track.points[idx], valid=track.valid[idx], size=track.size)
+    cfg = TrackConfig(personalized=replace(PersonalizedStageConfig(), appearance_iters=40, iters=60, crop_size=96))
+    fit, rep = track_video(frames[idx], 29.97, cfg, head=head, landmarks=sub)
+    b, p = rep["stages"]["base"], rep["stages"]["personalized"]
+    print(f"carphone subset PSNR base {b['photometric_psnr']:.2f} -> personalized {p['photometric_psnr']:.2f}")
+    assert p["photometric_psnr"] > b["photometric_psnr"] + 0.3
+    assert p["landmark_nme"] < 0.08  # offsets must not wreck the landmark fit
+    assert fit.dynamic_offset.abs().max() > 0 and fit.static_offset.abs().max() > 0
+    # Delta_f only on the face region, small against the face (~0.15 m)
+    nonface = ~head.regions["face"]
+    assert fit.dynamic_offset[:, nonface].abs().max() == 0
+    assert fit.dynamic_offset.norm(dim=-1).mean() < 0.005
+
+
+def test_track_cli_on_an_image_and_render_novel_view(tmp_path, capsys):
+    out = tmp_path / "astro"
+    rc = main(["track", "sample:astronaut", "--out", str(out), "--iters", "5"])
+    assert rc == 0
+    import json
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["frames"] == 1 and rep["valid_frames"] == 1
+    for stage in ("base", "personalized"):
+        assert {"landmark_nme", "photometric_psnr"} <= set(rep["stages"][stage])
+    from expportrait.data.video import read_video
+    ov = read_video(out / "overlay.mp4")
+    assert ov.frames.shape[1:3] == (512, 512 * 3)
+    from expportrait.tracking.io import load_fit
+    fit = load_fit(out / "fit.safetensors")
+    assert fit.landmarks68_2d.shape == (1, 68, 2) and fit.gaze is not None
+    rc = main(["render", str(out / "fit.safetensors"), "--out", str(tmp_path / "nv"), "--yaw", "30", "--size", "128"])
+    assert rc == 0
+    from PIL import Image
+    img = np.asarray(Image.open(tmp_path / "nv" / "normals_0000.png"))
+    assert img.shape == (128, 128, 3) and (img.sum(-1) > 0).mean() > 0.01
+    # the novel view differs from the frontal one
+    rc = main(["render", str(out / "fit.safetensors"), "--out", str(tmp_path / "nv0"), "--size", "128"])
+    img0 = np.asarray(Image.open(tmp_path / "nv0" / "normals_0000.png"))
+    assert np.abs(img.astype(int) - img0.astype(int)).mean() > 5
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "text", "noface"])
+def test_track_cli_bad_input(tmp_path, capsys, case):
+    path = tmp_path / "in.mp4"
+    if case == "empty":
+        path.write_bytes(b"")
+    elif case == "text":
+        path.write_text("not a video at all\n" * 20)
+    elif case == "noface":
+        from PIL import Image
+        path = tmp_path / "flat.png"
+        Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(path)
+    rc = main(["track", str(path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: ")
+    assert not (tmp_path / "o" / "fit.safetensors").exists()
