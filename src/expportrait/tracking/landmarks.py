@@ -120,7 +120,7 @@ def detect_video(frames: np.ndarray, face_index: int = 0, progress: bool = False
     it = range(F)
     if progress:
         from tqdm import tqdm
-        it = tqdm(it, desc="landmarks", unit="frame", leave=False)
+        it = tqdm(it, desc="landmarks", unit="frame", leave=False, disable=None)
     try:
         for i in it:
             img = frames[i]

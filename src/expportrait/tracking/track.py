@@ -71,7 +71,7 @@ def track_video(frames: np.ndarray, fps: float, cfg: TrackConfig | None = None, 
         bar = None
         if progress:
             from tqdm import tqdm
-            bar = tqdm(total=total, desc="personalized", unit="it", leave=False)
+            bar = tqdm(total=total, desc="personalized", unit="it", leave=False, disable=None)
         problem = PhotometricProblem(head, frames, track.points, torch.as_tensor(target68),
                                      torch.as_tensor(track.valid), base, pc, device)
         pers, prep = fit_personalized(problem, base, normal_targets, depth_targets,
