@@ -88,7 +88,7 @@ def uniform_laplacian(faces: Tensor, num_verts: int) -> Tensor:
     vals = -1.0 / deg[e[:, 0]]
     idx = torch.cat([e.T, torch.arange(num_verts).repeat(2, 1)], 1)
     vals = torch.cat([vals, torch.ones(num_verts)])
-    return torch.sparse_coo_tensor(idx, vals, (num_verts, num_verts)).coalesce()
+    return torch.sparse_coo_tensor(idx, vals, (num_verts, num_verts), check_invariants=False).coalesce()
 
 
 def apply_laplacian(L: Tensor, x: Tensor) -> Tensor:

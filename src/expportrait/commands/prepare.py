@@ -1,0 +1,126 @@
+"""expportrait prepare VIDEO... --out DATASET
+
+Tracks each video, crops/aligns the face (temporally stable box), renders the fit's normal maps
+in crop space, splits into clips and writes ``DATASET/clips/*.safetensors`` + ``manifest.json``
+(format: ``expportrait.data.datasets``). Resumable: videos whose clips all exist are skipped, and
+fits are cached in ``DATASET/fits/``. Several processes / machines::
+
+    accelerate launch --num_processes 8 -m expportrait prepare videos/*.mp4 --out DATASET
+
+(rank r takes videos r, r + 8, ...; rank 0 writes the manifest after all are done).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+HELP = "prepare a training dataset (track, crop, render conditions) from videos"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("videos", nargs="+", help="video files (or sample:carphone)")
+    p.add_argument("--out", required=True, help="dataset folder")
+    p.add_argument("--size", type=int, default=512, help="crop size in pixels (default 512)")
+    p.add_argument("--clip-frames", type=int, default=33, help="frames per clip (default 33)")
+    p.add_argument("--clip-stride", type=int, default=None, help="frames between clip starts (default: clip length)")
+    p.add_argument("--frames", default=None, help="frame range A:B of every video (e.g. 0:60)")
+    p.add_argument("--reference", choices=("first", "random"), default="first",
+                   help="reference frame per clip: first frame of the range, or a random other frame")
+    p.add_argument("--flip", action="store_true", help="add horizontally flipped copies")
+    p.add_argument("--scales", default="1.0", help="comma list of crop-box scale augmentations")
+    p.add_argument("--crop-scale", type=float, default=2.2, help="box side / face width (default 2.2)")
+    p.add_argument("--stages", default="base,personalized", help="tracking stages (default: full)")
+    p.add_argument("--iters", type=int, default=None, help="personalized-stage iterations")
+    p.add_argument("--track-config", default=None, help="TrackConfig JSON")
+    p.add_argument("--no-eyes", action="store_true", help="normal maps without eyeballs")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def build_config(args):
+    from expportrait.data.crop import CropConfig
+    from expportrait.data.prepare import PrepareConfig, parse_range
+    from expportrait.errors import UserError
+
+    try:
+        scales = tuple(float(s) for s in args.scales.split(",") if s.strip())
+    except ValueError:
+        raise UserError(f"--scales must be a comma list of numbers, got {args.scales!r}") from None
+    if not scales or min(scales) <= 0 or args.size < 8 or args.clip_frames < 1:
+        raise UserError("--scales must be positive, --size >= 8 and --clip-frames >= 1")
+    cfg = PrepareConfig(size=args.size, clip_frames=args.clip_frames, clip_stride=args.clip_stride,
+                        frames=parse_range(args.frames), reference=args.reference, flip=args.flip,
+                        scales=scales, crop=CropConfig(size=args.size, scale=args.crop_scale),
+                        seed=args.seed)
+    return cfg
+
+
+def track_config(args):
+    from dataclasses import replace
+
+    from expportrait.config import load_json
+    from expportrait.errors import UserError
+    from expportrait.tracking.config import TrackConfig
+
+    cfg = load_json(TrackConfig, args.track_config) if args.track_config else TrackConfig()
+    stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
+    if set(stages) - {"base", "personalized"} or "base" not in stages:
+        raise UserError(f"--stages must be 'base' or 'base,personalized', got {args.stages!r}")
+    cfg = replace(cfg, stages=stages)
+    if args.iters is not None:
+        cfg = replace(cfg, personalized=replace(cfg.personalized, iters=args.iters))
+    return cfg
+
+
+def make_tracker(out: Path, tcfg, head):
+    """``tracker(frames, fps) -> HeadFit`` that caches fits in ``out/fits`` by content hash."""
+    import hashlib
+
+    from expportrait.config import to_dict
+    from expportrait.generator.pipeline import track_with_gaze
+    from expportrait.tracking.io import load_fit, save_fit
+
+    def tracker(frames, fps):
+        h = hashlib.sha1(frames[:: max(1, len(frames) // 8)].tobytes())
+        h.update(repr((frames.shape, to_dict(tcfg))).encode())
+        path = out / "fits" / f"{h.hexdigest()[:16]}.safetensors"
+        if path.is_file():
+            return load_fit(path)
+        fit = track_with_gaze(frames, fps, tcfg, head)
+        save_fit(fit, path)
+        return fit
+
+    return tracker
+
+
+def run(args) -> int:
+    import json
+
+    from expportrait.config import to_dict
+    from expportrait.data.prepare import prepare_dataset
+    from expportrait.data.video import read_source
+    from expportrait.errors import atomic_path
+    from expportrait.generator.pipeline import render_crop_normals
+    from expportrait.head import load_head
+
+    cfg = build_config(args)
+    tcfg = track_config(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    head = load_head(tcfg.head, model_path=tcfg.head_path, density=tcfg.density)
+    eyes = not args.no_eyes
+
+    def render(fit, idx, cameras, size):
+        return render_crop_normals(head, fit, cameras, size, idx=idx, eyes=eyes)
+
+    for v in args.videos:  # fail early, before any tracking, on a missing file
+        if not str(v).startswith("sample:") and not Path(v).is_file():
+            from expportrait.errors import UserError
+            raise UserError(f"file not found: {v}")
+    summary = prepare_dataset(out, list(args.videos), read_source, make_tracker(out, tcfg, head),
+                              render, cfg, progress=True)
+    if "manifest" in summary:
+        with atomic_path(out / "prepare_config.json") as tmp:
+            tmp.write_text(json.dumps({"prepare": to_dict(cfg), "tracking": to_dict(tcfg),
+                                       "videos": list(args.videos)}, indent=2) + "\n")
+        print(f"prepared {summary['prepared']} video(s), skipped {summary['skipped']} done ones: "
+              f"{summary['clips']} clips at {cfg.size}x{cfg.size} -> {summary['manifest']}")
+    return 0

@@ -1,0 +1,208 @@
+"""Generator training data: videos -> tracked, cropped, rendered clips + manifest.
+
+Per input video (``prepare_video``):
+
+1. frames ``A:B`` of the video (``PrepareConfig.frames``), tracked by the injected ``tracker``
+   (``frames, fps -> fit`` with ``landmarks68_2d (F, 68, 2)`` and ``camera (F, 4)``);
+2. crop boxes from the fit's landmarks (``data.crop.face_boxes``), per scale augmentation;
+3. frames cropped to ``size``; the fit's normal maps rendered straight into crop space by the
+   injected ``render`` (``fit, frame indices (n,), crop cameras (n, 4), size -> (n, S, S, 3)
+   uint8``, the ``transfer.retarget.render_normals`` encoding);
+4. split into clips of ``clip_frames`` (stride ``clip_stride``; a tail shorter than a clip is
+   dropped unless the video is shorter than one clip, then it is one clip);
+5. a reference per clip (``reference``): ``"first"`` = the first frame of the frame range (what
+   ``reenact`` does: one reference frame for the whole video), ``"random"`` = a frame of the same
+   video drawn outside the clip when possible (seeded by the clip name), which teaches the
+   generator to handle a reference whose pose/expression differs from the target;
+6. optional horizontal flip copies (normal x flipped) of every clip;
+7. ``write_clip`` per clip (atomic), then ``DATASET/index/<video_id>.json`` listing the entries:
+   the marker that the video is complete (resume skips it when every clip file validates).
+
+``prepare_dataset`` splits the videos over the processes of an ``accelerate launch`` (rank r takes
+videos r, r + world, ...), waits for everyone, and rank 0 writes ``manifest.json`` from the index
+files. Tracking is injected (this layer imports no tracker); ``commands/prepare.py`` wires it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from expportrait.data.crop import CropConfig, crop, crop_cameras, face_boxes
+from expportrait.data.datasets import clip_metadata, write_clip, write_manifest
+from expportrait.errors import UserError, atomic_path
+
+Tracker = Callable[[np.ndarray, float], Any]
+Renderer = Callable[[Any, np.ndarray, np.ndarray, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    size: int = 512                    # crop side (pixels)
+    clip_frames: int = 33              # frames per clip
+    clip_stride: int | None = None     # start-to-start distance (None: clip_frames, no overlap)
+    frames: tuple[int, int] | None = None  # frame range [A, B) of every video (None: all)
+    reference: str = "first"           # "first" | "random"
+    flip: bool = False                 # add horizontally flipped copies
+    scales: tuple[float, ...] = (1.0,)  # crop-box scale augmentation (1.0 = the CropConfig box)
+    crop: CropConfig = CropConfig()
+    seed: int = 0
+
+
+def parse_range(text: str | None) -> tuple[int, int] | None:
+    """``"A:B"`` -> (A, B); ``None``/``""`` -> None."""
+    if not text:
+        return None
+    a, sep, b = text.partition(":")
+    try:
+        out = (int(a or 0), int(b)) if sep else None
+    except ValueError:
+        out = None
+    if out is None or out[0] < 0 or out[1] <= out[0]:
+        raise UserError(f"--frames must be A:B with 0 <= A < B, got {text!r}")
+    return out
+
+
+def video_id(path: str, frames: tuple[int, int] | None) -> str:
+    """Stable name of one input: file stem + hash of the absolute path and the frame range."""
+    key = f"{Path(path).resolve() if not str(path).startswith('sample:') else path}|{frames}"
+    stem = Path(str(path).replace("sample:", "")).stem
+    return f"{stem}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+
+
+def clip_spans(num: int, clip_frames: int, stride: int | None) -> list[tuple[int, int]]:
+    """[start, stop) spans of the clips of a ``num``-frame video."""
+    if num <= clip_frames:
+        return [(0, num)]
+    stride = stride or clip_frames
+    return [(s, s + clip_frames) for s in range(0, num - clip_frames + 1, stride)]
+
+
+def flip_normals(n: np.ndarray) -> np.ndarray:
+    """Horizontally flipped normal maps (..., H, W, 3) uint8: mirror and negate x; background stays 0."""
+    out = n[..., ::-1, :].copy()
+    fg = out.any(-1)
+    out[..., 0] = np.where(fg, 255 - out[..., 0], 0)
+    return out
+
+
+def _chw(x: np.ndarray) -> np.ndarray:
+    """(..., H, W, 3) -> (..., 3, H, W)."""
+    return np.ascontiguousarray(np.moveaxis(x, -1, -3))
+
+
+def index_path(root: Path, vid: str) -> Path:
+    return root / "index" / f"{vid}.json"
+
+
+def video_done(root: Path, vid: str) -> dict | None:
+    """The video's index ``{"fps", "clips": [entries]}`` if it exists and every clip file
+    validates, else None."""
+    path = index_path(root, vid)
+    if not path.is_file():
+        return None
+    try:
+        index = json.loads(path.read_text())
+        for e in index["clips"]:
+            if clip_metadata(root / e["file"]).get("file") != e["file"]:
+                return None
+    except (UserError, json.JSONDecodeError, KeyError, TypeError):
+        return None
+    return index
+
+
+def prepare_video(root: str | Path, frames: np.ndarray, fps: float, name: str, tracker: Tracker,
+                  render: Renderer, cfg: PrepareConfig, source: str = "") -> list[dict]:
+    """frames (F, H, W, 3) uint8 of one video (already cut to the frame range) -> clip entries
+    (written to ``root``), plus the index file. ``name``: the video id."""
+    root = Path(root)
+    if cfg.reference not in ("first", "random"):
+        raise UserError(f"--reference must be 'first' or 'random', got {cfg.reference!r}")
+    offset = cfg.frames[0] if cfg.frames else 0
+    fit = tracker(frames, fps)                                                   # 1
+    lmk = np.asarray(fit.landmarks68_2d, np.float64)                             # (F, 68, 2)
+    camera = np.asarray(fit.camera, np.float64)                                  # (F, 4)
+    F = len(frames)
+    spans = clip_spans(F, cfg.clip_frames, cfg.clip_stride)
+    entries = []
+    for si, scale in enumerate(cfg.scales):
+        ccfg = replace(cfg.crop, scale=cfg.crop.scale * scale)
+        boxes = face_boxes(lmk, ccfg)                                            # 2 (F, 3)
+        crops = crop(frames, boxes, cfg.size)                                    # 3 (F, S, S, 3)
+        normals = render(fit, np.arange(F), crop_cameras(camera, boxes, cfg.size), cfg.size)
+        for ci, (a, b) in enumerate(spans):                                      # 4
+            clip_name = f"{name}-s{si}-{ci:04d}"
+            ref = _reference(cfg, F, a, b, clip_name)                            # 5
+            parts = {"frames": crops[a:b], "pose_normals": normals[a:b],
+                     "ref_image": crops[ref], "ref_normal": normals[ref]}
+            variants = [("", parts)]
+            if cfg.flip:                                                         # 6
+                variants.append(("-flip", {k: (flip_normals(v) if "normal" in k else v[..., ::-1, :])
+                                           for k, v in parts.items()}))
+            for suffix, p in variants:                                           # 7
+                entries.append(write_clip(
+                    root, clip_name + suffix, _chw(p["frames"]), _chw(p["pose_normals"]),
+                    _chw(p["ref_image"]), _chw(p["ref_normal"]), source=source,
+                    frame_range=(offset + a, offset + b), ref_frame=offset + ref))
+    with atomic_path(index_path(root, name)) as tmp:
+        tmp.write_text(json.dumps({"fps": float(fps), "clips": entries}, indent=1) + "\n")
+    return entries
+
+
+def _reference(cfg: PrepareConfig, F: int, a: int, b: int, clip_name: str) -> int:
+    if cfg.reference == "first":
+        return 0
+    outside = [i for i in range(F) if not a <= i < b] or list(range(F))
+    seed = int.from_bytes(hashlib.sha1(f"{cfg.seed}|{clip_name}".encode()).digest()[:4], "little")
+    return int(np.random.default_rng(seed).choice(outside))
+
+
+def prepare_dataset(root: str | Path, videos: list[str], read: Callable[[str], Any],
+                    tracker: Tracker, render: Renderer, cfg: PrepareConfig,
+                    progress: bool = False) -> dict:
+    """Prepare every video in ``videos`` (paths) into ``root``; ``read(path) -> Video``.
+    Distributed over the processes of an ``accelerate launch``; -> summary dict."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    rank, world = state.process_index, state.num_processes
+    root = Path(root)
+    mine = videos[rank::world]
+    done = skipped = 0
+    it = mine
+    if progress and state.is_main_process:
+        from tqdm import tqdm
+        it = tqdm(mine, desc="prepare", unit="video")
+    for path in it:
+        vid = video_id(path, cfg.frames)
+        if video_done(root, vid) is not None:
+            skipped += 1
+            continue
+        video = read(path)
+        frames = video.frames
+        if cfg.frames:
+            a, b = cfg.frames
+            if a >= len(frames):
+                raise UserError(f"{path}: --frames {a}:{b} starts past its {len(frames)} frames")
+            frames = frames[a:b]
+        prepare_video(root, frames, video.fps, vid, tracker, render, cfg, source=str(path))
+        done += 1
+    state.wait_for_everyone()
+    summary = {"rank": rank, "world_size": world, "prepared": done, "skipped": skipped}
+    if state.is_main_process:
+        entries, fps = [], []
+        for path in videos:
+            index = video_done(root, video_id(path, cfg.frames))
+            if index is None:
+                raise UserError(f"{path}: its clips are missing after preparation")
+            entries += index["clips"]
+            fps.append(index["fps"])
+        write_manifest(root, entries, fps=fps[0])
+        summary.update(clips=len(entries), manifest=str(root / "manifest.json"))
+    state.wait_for_everyone()
+    return summary
+

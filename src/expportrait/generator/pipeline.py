@@ -1,0 +1,356 @@
+"""``ReenactPipeline``: source portrait (image or video) + driving video -> reenacted video.
+
+Numbered steps of ``ReenactPipeline.__call__`` (components are injected, so each can be swapped):
+
+1. ``check_inputs``: frames are (F, H, W, 3) uint8, the reference frame exists, the crop fits;
+   ``resolve_mode``: ``self`` (same person; absolute pose, the driver's framing) or ``cross``
+   (relative pose from the source's own pose); ``auto`` compares dlib face descriptors.
+2. ``fit_source``: track the source (an image, or up to ``max_source_frames`` frames of a video,
+   always including the reference frame) -> personalized fit; gaze from the irises.
+3. ``track_driver``: track the driving video (stage ``base`` by default: the transfer needs only
+   its expression, jaw, pose and gaze) -> fit with gaze.
+4. ``transfer``: ``transfer.retarget`` -> the driven fit, in the source's image space.
+5. ``conditions``: temporally stable crop boxes from the driven fit's landmarks (``data.crop``);
+   the reference crop of the source's reference frame (its own box) and its normal map N^R; the
+   driven normal maps N^D rendered directly in crop space (crop cameras).
+6. ``generate``: VAE-encode the reference crop, sample with sliding windows
+   (``longvideo.generate``) -> generated crops.
+7. ``paste_back``: blend the crops into the source's reference frame at its original resolution
+   with a feathered elliptical mask.
+8. ``write_outputs`` (the caller): ``OUT.mp4`` (driving audio carried over) and
+   ``OUT.compare.mp4`` (source | driver | result).
+
+Checkpoint folder layout (``ReenactPipeline.from_checkpoint``; the shipped demo is
+``expportrait/checkpoints/demo``)::
+
+    DIR/generator/{config.json, model.safetensors}   ReenactGenerator (fp16 is fine)
+    DIR/vae/{config.json, diffusion_pytorch_model.safetensors}   diffusers AutoencoderKLWan
+    DIR/pipeline.json    optional {"pipeline": PipelineConfig, "tracking": TrackConfig} fields
+    DIR/transfer/        optional ExpressionTransfer (default: the shipped transfer-bfm)
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from expportrait.config import from_dict
+from expportrait.data.crop import CropConfig, crop, crop_cameras, face_boxes, paste_back
+from expportrait.data.video import Video, write_video
+from expportrait.errors import UserError
+from expportrait.tracking.config import TrackConfig
+
+MODES = ("auto", "self", "cross")
+CHECKPOINT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    mode: str = "auto"                 # auto | self | cross
+    same_person_distance: float = 0.6  # auto: dlib descriptor distance below this = same person
+    reference_frame: int = 0           # source frame used as appearance reference and background
+    max_source_frames: int = 32        # video sources: frames tracked (evenly spaced)
+    driver_stages: tuple[str, ...] | None = ("base",)  # driver tracking stages (None: the
+    #   tracker config's); the transfer uses only the driver's psi, omega, pose and gaze
+    crop: CropConfig = field(default_factory=CropConfig)  # crop.size is set to the generator's
+    regions: tuple[str, ...] = ("pose", "expression", "eyes", "lips")
+    intensity: float = 1.0             # expression multiplier
+    pose_smooth: float = 1.0           # Gaussian sigma (frames) of the transferred head pose
+    eyes: bool = True                  # eyeballs in the normal maps
+    steps: int | None = None           # sampler steps (None: the generator preset's)
+    cfg_scale: float | None = None
+    window: int | None = None          # latent frames per window (None: the preset's clip)
+    overlap: int | None = None
+    sampler: str = "euler"
+
+
+@dataclass
+class ReenactResult:
+    frames: np.ndarray          # (F, H, W, 3) uint8 result at the source's resolution
+    crops: np.ndarray           # (F, S, S, 3) uint8 generated face crops
+    pose_normals: np.ndarray    # (F, S, S, 3) uint8 N^D in crop space
+    ref_crop: np.ndarray        # (S, S, 3) uint8 reference crop
+    ref_normal: np.ndarray      # (S, S, 3) uint8 N^R
+    boxes: np.ndarray           # (F, 3) crop boxes (cx, cy, side) in source pixels
+    fps: float
+    mode: str
+    reference_frame: int = 0    # source frame used as reference and background
+    fits: dict = field(default_factory=dict)     # "source", "driving", "driven" HeadFit
+    timings: dict = field(default_factory=dict)  # seconds per step
+
+
+def _unit(x: np.ndarray) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> float32 (..., 3, H, W) in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(x)).movedim(-1, -3).float() / 127.5 - 1.0
+
+
+class ReenactPipeline:
+    def __init__(self, head, tracker_cfg: TrackConfig | None, transfer_model, generator, vae,
+                 config: PipelineConfig = PipelineConfig(), device: str | torch.device = "cpu"):
+        self.head = head
+        self.tracker_cfg = tracker_cfg or TrackConfig()
+        self.transfer_model = transfer_model
+        self.generator = generator.eval()
+        self.vae = vae.eval()
+        size = generator.config.resolution
+        self.config = replace(config, crop=replace(config.crop, size=size))
+        self.device = torch.device(device)
+
+    # ------------------------------------------------------------------ 1. inputs
+    def check_inputs(self, source: Video, driving: Video) -> None:
+        for name, v in (("source", source), ("driving", driving)):
+            f = np.asarray(v.frames)
+            if f.ndim != 4 or f.shape[-1] != 3 or f.dtype != np.uint8 or len(f) == 0:
+                raise UserError(f"{name}: expected frames (F, H, W, 3) uint8, got {f.shape} {f.dtype}")
+            if min(f.shape[1:3]) < 32:
+                raise UserError(f"{name} is too small ({f.shape[2]}x{f.shape[1]}); need >= 32 px")
+        r = self.config.reference_frame
+        if not 0 <= r < len(source.frames):
+            raise UserError(f"reference frame {r} is outside the source (0..{len(source.frames) - 1})")
+        if self.config.mode not in MODES:
+            raise UserError(f"mode must be one of {', '.join(MODES)}, got {self.config.mode!r}")
+
+    def resolve_mode(self, source: Video, driving: Video, mode: str | None = None) -> str:
+        mode = mode or self.config.mode
+        if mode not in MODES:
+            raise UserError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if mode != "auto":
+            return mode
+        from expportrait.metrics.dlib_face import DlibFace
+        face = DlibFace()
+        a = face.descriptor(source.frames[self.config.reference_frame])
+        d = [face.descriptor(f) for f in driving.frames[:: max(1, len(driving.frames) // 4)][:4]]
+        d = [x for x in d if x is not None]
+        if a is None or not d:
+            return "cross"
+        dist = float(np.median([np.linalg.norm(a - x) for x in d]))
+        return "self" if dist < self.config.same_person_distance else "cross"
+
+    # ------------------------------------------------------------------ 2-3. tracking
+    def _track(self, frames: np.ndarray, fps: float, what: str):
+        return track_with_gaze(frames, fps, self.tracker_cfg, self.head, what)
+
+    def fit_source(self, source: Video):
+        """-> (fit of the selected source frames, index of the reference frame in that fit)."""
+        F, r = len(source.frames), self.config.reference_frame
+        n = min(F, max(1, self.config.max_source_frames))
+        idx = sorted(set(np.linspace(0, F - 1, n).round().astype(int).tolist()) | {r})
+        fit = self._track(source.frames[idx], source.fps, "source")
+        return fit, idx.index(r)
+
+    def track_driver(self, driving: Video):
+        cfg = self.tracker_cfg
+        if self.config.driver_stages:
+            cfg = replace(cfg, stages=tuple(self.config.driver_stages))
+        return track_with_gaze(driving.frames, driving.fps, cfg, self.head, "driving video")
+
+    # ------------------------------------------------------------------ 4. transfer
+    def transfer(self, source_fit, driving_fit, mode: str, ref: int):
+        from expportrait.transfer.retarget import RetargetConfig, retarget
+        cfg = RetargetConfig(mode="absolute" if mode == "self" else "relative",
+                             regions=tuple(self.config.regions), intensity=self.config.intensity,
+                             smooth=self.config.pose_smooth, source_frame=ref)
+        return retarget(source_fit, driving_fit, self.head, self.transfer_model, cfg)
+
+    # ------------------------------------------------------------------ 5. conditions
+    def render_crop_normals(self, fit, boxes: np.ndarray) -> np.ndarray:
+        """fit (F frames), boxes (F, 3) -> (F, S, S, 3) uint8 normal maps in crop space."""
+        S = self.config.crop.size
+        return render_crop_normals(self.head, fit, crop_cameras(fit.camera.numpy(), boxes, S), S,
+                                   eyes=self.config.eyes)
+
+    def conditions(self, source: Video, source_fit, ref: int, driven) -> dict:
+        c = self.config.crop
+        boxes = face_boxes(driven.landmarks68_2d.numpy(), c)                      # (F, 3)
+        ref_fit = source_fit.frames(slice(ref, ref + 1))
+        ref_box = face_boxes(ref_fit.landmarks68_2d.numpy(), c)                   # (1, 3)
+        ref_img = source.frames[self.config.reference_frame][None]
+        return {"boxes": boxes, "ref_crop": crop(ref_img, ref_box, c.size)[0],
+                "ref_normal": self.render_crop_normals(ref_fit, ref_box)[0],
+                "pose_normals": self.render_crop_normals(driven, boxes)}
+
+    # ------------------------------------------------------------------ 6. generation
+    @torch.no_grad()
+    def generate(self, ref_crop: np.ndarray, ref_normal: np.ndarray, pose_normals: np.ndarray,
+                 steps: int | None = None, seed: int = 0) -> np.ndarray:
+        """ref_crop, ref_normal (S, S, 3) uint8, pose_normals (F, S, S, 3) uint8
+        -> (F, S, S, 3) uint8 generated crops."""
+        from expportrait.generator.longvideo import generate
+        from expportrait.generator.model import GenCond
+        from expportrait.generator.vae import encode_video
+        dev, cfg = self.device, self.config
+        self.generator.to(dev)
+        self.vae.to(dev)
+        ref = _unit(ref_crop)[None, :, None].to(dev)                              # (1, 3, 1, S, S)
+        cond = GenCond(pose_normals=_unit(pose_normals).permute(1, 0, 2, 3)[None].to(dev),  # (1, 3, F, S, S)
+                       ref_normal=_unit(ref_normal)[None].to(dev),                 # (1, 3, S, S)
+                       ref_latents=encode_video(self.vae, ref))                   # (1, C, 1, h, w)
+        video = generate(self.generator, self.vae, cond, steps=steps or cfg.steps, seed=seed,
+                         window=cfg.window, overlap=cfg.overlap, cfg_scale=cfg.cfg_scale,
+                         sampler=cfg.sampler)                                     # (1, 3, F, S, S)
+        out = ((video[0].permute(1, 2, 3, 0).float().cpu().clamp(-1, 1) + 1) * 127.5 + 0.5)
+        return out.to(torch.uint8).numpy()                                        # (F, S, S, 3)
+
+    # ------------------------------------------------------------------ all steps
+    def __call__(self, source: Video, driving: Video, *, steps: int | None = None, seed: int = 0,
+                 mode: str | None = None, source_fit=None, driving_fit=None) -> ReenactResult:
+        """source: image (1 frame) or video; driving: video (F frames) -> ReenactResult with F
+        frames at the source's resolution. Precomputed fits may be injected (tests, demos):
+        ``source_fit`` must then cover exactly the frames ``fit_source`` would select."""
+        t, times = time.perf_counter(), {}
+
+        def lap(name):
+            nonlocal t
+            now = time.perf_counter()
+            times[name] = round(now - t, 3)
+            t = now
+
+        self.check_inputs(source, driving)                                        # 1
+        mode = self.resolve_mode(source, driving, mode)
+        lap("check_inputs")
+        if source_fit is None:                                                    # 2
+            source_fit, ref = self.fit_source(source)
+        else:
+            ref = min(self.config.reference_frame, source_fit.num_frames - 1)
+        lap("fit_source")
+        driving_fit = driving_fit if driving_fit is not None else self.track_driver(driving)  # 3
+        if driving_fit.num_frames != len(driving.frames):
+            raise UserError(f"driving fit has {driving_fit.num_frames} frames, the video {len(driving.frames)}")
+        lap("track_driver")
+        driven = self.transfer(source_fit, driving_fit, mode, ref)                # 4
+        lap("transfer")
+        cond = self.conditions(source, source_fit, ref, driven)                   # 5
+        lap("render_conditions")
+        crops = self.generate(cond["ref_crop"], cond["ref_normal"], cond["pose_normals"],
+                              steps, seed)                                        # 6
+        lap("generate")
+        background = source.frames[self.config.reference_frame][None]            # (1, H, W, 3)
+        frames = paste_back(background, crops, cond["boxes"], self.config.crop.feather)  # 7
+        lap("paste_back")
+        return ReenactResult(frames=frames, crops=crops, pose_normals=cond["pose_normals"],
+                             ref_crop=cond["ref_crop"], ref_normal=cond["ref_normal"],
+                             boxes=cond["boxes"], fps=float(driving.fps), mode=mode,
+                             reference_frame=self.config.reference_frame,
+                             fits={"source": source_fit, "driving": driving_fit, "driven": driven},
+                             timings=times)
+
+    # ------------------------------------------------------------------ checkpoints
+    @classmethod
+    def from_checkpoint(cls, folder: str | Path | None = None, *, device: str = "cpu",
+                        config: PipelineConfig | None = None,
+                        tracker_cfg: TrackConfig | None = None) -> "ReenactPipeline":
+        """Build from a checkpoint folder (layout in the module docstring; default: the demo)."""
+        from expportrait.generator.model import ReenactGenerator
+        from expportrait.generator.vae import build_vae
+        from expportrait.head import load_head
+        from expportrait.transfer.model import ExpressionTransfer
+        folder = Path(folder) if folder else default_checkpoint()
+        check_checkpoint(folder)
+        gen = ReenactGenerator.from_pretrained(folder / "generator").float()
+        vae = build_vae(gen.config, folder / "vae", torch_dtype=torch.float32)
+        extra = {}
+        if (folder / "pipeline.json").is_file():
+            extra = json.loads((folder / "pipeline.json").read_text())
+        config = config or from_dict(PipelineConfig, extra.get("pipeline", {}))
+        tracker_cfg = tracker_cfg or from_dict(TrackConfig, extra.get("tracking", {}))
+        head = load_head(tracker_cfg.head, model_path=tracker_cfg.head_path, density=tracker_cfg.density)
+        transfer = ExpressionTransfer.load(folder / "transfer" if (folder / "transfer").is_dir() else None,
+                                           head=tracker_cfg.head)
+        return cls(head, tracker_cfg, transfer, gen, vae, config, device=device)
+
+
+def track_with_gaze(frames: np.ndarray, fps: float, cfg: TrackConfig, head, what: str = "video"):
+    """frames (F, H, W, 3) uint8 -> HeadFit (MediaPipe landmarks, ``track_video``, iris gaze)."""
+    from expportrait.tracking.landmarks import detect_video
+    from expportrait.tracking.track import track_video
+    from expportrait.transfer.gaze import add_gaze
+    try:
+        lmk = detect_video(frames)
+    except UserError as exc:
+        raise UserError(f"{what}: {exc}") from None
+    fit, _ = track_video(frames, fps, cfg, head=head, landmarks=lmk)
+    return add_gaze(fit, lmk.points, head) if lmk.points.shape[1] >= 478 else fit
+
+
+def render_crop_normals(head, fit, cameras: np.ndarray, size: int, idx=None, eyes: bool = True) -> np.ndarray:
+    """Normal maps of ``fit`` frames ``idx`` (default all) seen by crop ``cameras`` (n, 4)
+    -> (n, size, size, 3) uint8 (``render_normals`` encoding, background 0)."""
+    from expportrait.transfer.retarget import render_normals
+    if idx is not None:
+        fit = fit.frames(torch.as_tensor(np.asarray(idx)))
+    cam = torch.as_tensor(np.asarray(cameras), dtype=torch.float32)
+    return render_normals(head, replace(fit, camera=cam), eyes=eyes, size=(size, size))
+
+
+def default_checkpoint() -> Path:
+    return CHECKPOINT_ROOT / "demo"
+
+
+RECIPE = "bash scripts/train_demo.sh (see README, 'Demo checkpoint')"
+
+
+def check_checkpoint(folder: Path) -> None:
+    missing = [p for p in ("generator/config.json", "generator/model.safetensors", "vae/config.json")
+               if not (folder / p).is_file()]
+    if missing:
+        if folder.resolve() == default_checkpoint().resolve():
+            raise UserError(f"the demo checkpoint {folder} is missing ({missing[0]}); make it with {RECIPE}")
+        raise UserError(f"checkpoint {folder} is incomplete: missing {', '.join(missing)}")
+
+
+def export_checkpoint(generator_dir: str | Path, vae_dir: str | Path, out: str | Path,
+                      pipeline_json: str | Path | None = None, dtype=torch.float16) -> Path:
+    """Assemble a checkpoint folder (layout above) from a trained generator export (e.g.
+    ``RUN/final/ema``) and a VAE folder, cast to ``dtype`` (fp16: tens of MB at most)."""
+    import shutil
+
+    from diffusers import AutoencoderKLWan
+
+    from expportrait.generator.model import ReenactGenerator
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    ReenactGenerator.from_pretrained(generator_dir).save_pretrained(tmp / "generator", dtype=dtype)
+    vae = AutoencoderKLWan.from_pretrained(str(vae_dir), local_files_only=True, torch_dtype=dtype)
+    vae.save_pretrained(str(tmp / "vae"))
+    if pipeline_json:
+        shutil.copy(pipeline_json, tmp / "pipeline.json")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out
+
+
+def compare_frames(source: np.ndarray, driving: np.ndarray, result: np.ndarray) -> np.ndarray:
+    """source (F_s, H_s, W_s, 3), driving (F, H_d, W_d, 3), result (F, H, W, 3) uint8
+    -> (F, H, W_s' + W_d' + W, 3): the three resized to the result's height side by side
+    (a 1-frame source is held)."""
+    import cv2
+    H = result.shape[1]
+
+    def fit_h(img):
+        w = max(2, round(img.shape[1] * H / img.shape[0]))
+        return cv2.resize(img, (w, H), interpolation=cv2.INTER_AREA)
+
+    out = []
+    for i in range(len(result)):
+        s = source[min(i, len(source) - 1)]
+        out.append(np.concatenate([fit_h(s), fit_h(driving[min(i, len(driving) - 1)]), result[i]], 1))
+    return np.stack(out)
+
+
+def write_outputs(result: ReenactResult, out: str | Path, source: Video, driving: Video) -> tuple[Path, Path]:
+    """OUT.mp4 (driving audio carried over) and OUT.compare.mp4 (source | driver | result)."""
+    out = Path(out)
+    if out.suffix.lower() != ".mp4":
+        raise UserError(f"--out must end in .mp4, got {out}")
+    write_video(out, result.frames, result.fps, audio_from=driving.path)
+    ref = source.frames[[result.reference_frame]]
+    cmp_path = out.with_suffix(".compare.mp4")
+    write_video(cmp_path, compare_frames(ref, driving.frames, result.frames), result.fps)
+    return out, cmp_path

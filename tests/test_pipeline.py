@@ -1,0 +1,132 @@
+"""ReenactPipeline end to end (tiny generator, random VAE, fast base-stage tracking) and the
+`reenact` / `demo` commands' error paths."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from expportrait.cli import main
+from expportrait.data.video import Video, read_source, read_video
+from expportrait.errors import UserError
+from expportrait.generator.pipeline import (PipelineConfig, ReenactPipeline, check_checkpoint,
+                                            write_outputs)
+from expportrait.tracking.config import BaseStageConfig, TrackConfig
+
+FAST = TrackConfig(stages=("base",), base=BaseStageConfig(rigid_iters=30, iters=60))
+STEPS_ORDER = ["check_inputs", "fit_source", "track_driver", "transfer", "render_conditions",
+               "generate", "paste_back"]
+
+
+@pytest.fixture(scope="module")
+def parts():
+    from expportrait.generator.config import get_preset
+    from expportrait.generator.model import ReenactGenerator
+    from expportrait.generator.vae import build_vae
+    from expportrait.head import load_head
+    from expportrait.transfer.model import ExpressionTransfer
+    torch.manual_seed(0)
+    cfg = get_preset("tiny")
+    return dict(head=load_head("bfm", density="medium"), transfer=ExpressionTransfer.load(),
+                gen=ReenactGenerator(cfg), vae=build_vae(cfg))
+
+
+@pytest.fixture(scope="module")
+def pipe(parts):
+    return ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
+                           PipelineConfig(mode="cross"))
+
+
+@pytest.fixture(scope="module")
+def media():
+    return read_source("sample:astronaut"), read_source("sample:carphone", max_frames=8)
+
+
+@pytest.fixture(scope="module")
+def cross(pipe, media):
+    astronaut, carphone = media
+    drv = Video(carphone.frames[:5], carphone.fps, carphone.path)
+    return pipe(astronaut, drv, steps=2, seed=0), astronaut, drv
+
+
+def test_cross_reenactment_sizes_and_paste_back(cross):
+    res, astronaut, drv = cross
+    assert res.mode == "cross" and list(res.timings) == STEPS_ORDER
+    assert res.frames.shape == (5, 512, 512, 3) and res.frames.dtype == np.uint8
+    assert res.crops.shape == (5, 32, 32, 3) and res.pose_normals.shape == (5, 32, 32, 3)
+    assert res.ref_crop.shape == res.ref_normal.shape == (32, 32, 3)
+    # the driven fit lives in the astronaut's image; the face box sits on her face
+    assert res.fits["driven"].image_size == (512, 512) and res.fits["driven"].num_frames == 5
+    cx, cy, side = res.boxes.mean(0)
+    assert 150 < cx < 330 and 80 < cy < 260 and 120 < side < 400
+    # outside the pasted box the result is the untouched source frame
+    yy, xx = np.mgrid[0:512, 0:512]
+    far = (np.abs(xx - cx) > side * 0.6) | (np.abs(yy - cy) > side * 0.6)
+    assert np.array_equal(res.frames[0][far], astronaut.frames[0][far])
+    # inside the box the generated crop (random weights) replaced the face
+    assert not np.array_equal(res.frames[0][~far], astronaut.frames[0][~far])
+    # conditions: normal maps have a camera-facing face in the middle, black background
+    assert res.pose_normals[:, 12:20, 12:20].any(-1).mean() > 0.9
+    assert not res.pose_normals[:, 0, 0].any()
+
+
+def test_compare_video_has_three_panels(cross, tmp_path):
+    res, astronaut, drv = cross
+    out, cmp = write_outputs(res, tmp_path / "out.mp4", astronaut, drv)
+    main_v, cmp_v = read_video(out), read_video(cmp)
+    assert main_v.frames.shape == (5, 512, 512, 3)
+    drv_w = round(176 * 512 / 144)
+    assert cmp_v.frames.shape[:3] == (5, 512, 512 + drv_w + 512 + (512 + drv_w + 512) % 2)
+    with pytest.raises(UserError):
+        write_outputs(res, tmp_path / "out.avi", astronaut, drv)
+
+
+def test_self_reenactment_keeps_source_size(pipe, media):
+    _, carphone = media
+    src = Video(carphone.frames[:1], carphone.fps)
+    drv = Video(carphone.frames[3:8], carphone.fps)
+    res = pipe(src, drv, steps=1, seed=1, mode="self")
+    assert res.mode == "self" and res.frames.shape == (5, 144, 176, 3)
+    assert res.fits["driven"].meta["transfer"]["mode"] == "absolute"
+    with pytest.raises(UserError, match="mode"):
+        pipe(src, drv, mode="sideways")
+
+
+@pytest.fixture(scope="module")
+def ckpt(parts, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ckpt")
+    parts["gen"].save_pretrained(folder / "generator", dtype=torch.float16)
+    parts["vae"].save_pretrained(str(folder / "vae"))
+    (folder / "pipeline.json").write_text(json.dumps({
+        "pipeline": {"mode": "auto", "steps": 1},
+        "tracking": {"stages": ["base"], "base": {"rigid_iters": 30, "iters": 60}}}))
+    return folder
+
+
+def test_reenact_cli_bad_inputs_exit_2(ckpt, tmp_path, capsys):
+    from PIL import Image
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((96, 96, 3), 120, np.uint8)).save(blank)
+    cases = [(["--source", str(tmp_path / "missing.png"), "--driving", "sample:carphone"], "not found"),
+             (["--source", str(blank), "--driving", "sample:carphone", "--max-frames", "3",
+               "--mode", "cross"], "no face"),
+             (["--source", "sample:astronaut", "--driving", str(blank)], "video")]
+    for extra, words in cases:
+        capsys.readouterr()
+        code = main(["reenact", *extra, "--out", str(tmp_path / "o.mp4"), "--checkpoint", str(ckpt)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and words in err[0], (extra, err)
+    assert not (tmp_path / "o.mp4").exists()
+    with pytest.raises(UserError, match="incomplete"):
+        check_checkpoint(tmp_path)
+    assert main(["demo", "--out", str(tmp_path / "d"), "--checkpoint", str(tmp_path)]) == 2
+
+
+def test_reenact_cli_end_to_end(ckpt, tmp_path):
+    out = tmp_path / "r.mp4"
+    code = main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
+                 "--max-frames", "3", "--out", str(out), "--checkpoint", str(ckpt)])
+    assert code == 0
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["mode"] == "cross" and info["frames"] == 3 and info["size_hw"] == [512, 512]
+    assert read_video(out.with_suffix(".compare.mp4")).frames.shape[0] == 3

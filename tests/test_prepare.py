@@ -1,0 +1,119 @@
+"""`expportrait prepare` (data/prepare.py + commands/prepare.py): clips, manifest, resume, ranks."""
+import json
+import os
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from expportrait.cli import main
+from expportrait.data.datasets import ClipDataset, read_clip, read_manifest
+from expportrait.data.prepare import (PrepareConfig, clip_spans, flip_normals, parse_range,
+                                      prepare_dataset, video_id)
+from expportrait.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("prep")
+    tcfg = root / "track.json"
+    tcfg.write_text(json.dumps({"stages": ["base"], "base": {"rigid_iters": 30, "iters": 60}}))
+    args = ["prepare", "sample:carphone", "--out", str(root / "ds"), "--size", "64", "--frames",
+            "0:10", "--clip-frames", "5", "--flip", "--stages", "base", "--track-config", str(tcfg)]
+    assert main(args) == 0
+    return root / "ds", args
+
+
+def test_prepare_writes_a_loadable_manifest(prepared):
+    ds, _ = prepared
+    m = read_manifest(ds)
+    assert m["resolution"] == [64, 64] and len(m["clips"]) == 4  # 2 clips x (plain, flipped)
+    assert {tuple(c["frame_range"]) for c in m["clips"]} == {(0, 5), (5, 10)}
+    assert all(c["ref_frame"] == 0 for c in m["clips"])
+    item = ClipDataset(ds, 5)[0]
+    assert item["frames"].shape == (3, 5, 64, 64) and item["pose_normals"].shape == (3, 5, 64, 64)
+    assert item["frames"].min() >= -1 and item["frames"].max() <= 1
+    plain = read_clip(ds / m["clips"][0]["file"])
+    flip = read_clip(ds / m["clips"][1]["file"])
+    assert m["clips"][1]["file"].endswith("-flip.safetensors")
+    assert np.array_equal(flip["frames"].numpy(), plain["frames"].numpy()[..., ::-1])
+    n = plain["pose_normals"].numpy()                                   # (F, 3, H, W)
+    fg = n.any(1)
+    # the face covers a good part of the crop centre and the normals point towards the camera
+    assert fg[:, 16:48, 16:48].mean() > 0.5
+    assert n[:, 2][fg].mean() > 170                                    # z mostly > 0.3
+    # the reference of the first clip is its first frame
+    assert np.array_equal(plain["ref_image"].numpy(), plain["frames"][0].numpy())
+    assert np.array_equal(plain["ref_normal"].numpy(), plain["pose_normals"][0].numpy())
+
+
+def test_prepare_resumes(prepared, capsys):
+    ds, args = prepared
+    files = sorted((ds / "clips").glob("*.safetensors"))
+    mtimes = {f: f.stat().st_mtime_ns for f in files}
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "skipped 1" in capsys.readouterr().out
+    assert all(f.stat().st_mtime_ns == mtimes[f] for f in files)
+    files[0].write_bytes(b"broken")                   # a damaged shard is redone (fit is cached)
+    assert main(args) == 0
+    assert len(read_manifest(ds)["clips"]) == 4 and files[0].stat().st_size > 1000
+
+
+def _fake_tracker(frames, fps):
+    F = len(frames)
+    base = np.array([[10 + 2 * i, 20.0] for i in range(17)] + [[30.0, 30.0]] * 51)  # (68, 2)
+    base[36:48] = [26.0, 18.0]
+    base[48:68] = [26.0, 34.0]
+    return SimpleNamespace(landmarks68_2d=np.repeat(base[None], F, 0),
+                           camera=np.tile([[50.0, 50.0, 24.0, 24.0]], (F, 1)))
+
+
+def _fake_render(fit, idx, cameras, size):
+    return np.full((len(idx), size, size, 3), 128, np.uint8)
+
+
+def test_rank_split(tmp_path, monkeypatch):
+    import accelerate
+
+    videos = ["a.mp4", "b.mp4", "c.mp4"]
+    seen = []
+
+    def read(path):
+        seen.append(path)
+        return SimpleNamespace(frames=np.zeros((6, 48, 48, 3), np.uint8), fps=25.0)
+
+    class Rank1:
+        process_index, num_processes, is_main_process = 1, 2, False
+
+        def wait_for_everyone(self):
+            pass
+
+    monkeypatch.setattr(accelerate, "PartialState", Rank1)
+    cfg = PrepareConfig(size=16, clip_frames=3)
+    summary = prepare_dataset(tmp_path, videos, read, _fake_tracker, _fake_render, cfg)
+    assert seen == ["b.mp4"] and summary["prepared"] == 1
+    assert not (tmp_path / "manifest.json").exists()   # only rank 0 writes it
+    assert (tmp_path / "index" / f"{video_id('b.mp4', None)}.json").is_file()
+
+
+def test_helpers():
+    assert parse_range("0:60") == (0, 60) and parse_range(None) is None
+    for bad in ("60", "5:2", "a:b"):
+        with pytest.raises(UserError):
+            parse_range(bad)
+    assert clip_spans(10, 5, None) == [(0, 5), (5, 10)]
+    assert clip_spans(11, 5, 3) == [(0, 5), (3, 8), (6, 11)]
+    assert clip_spans(3, 5, None) == [(0, 3)]
+    n = np.zeros((1, 2, 2, 3), np.uint8)
+    n[0, 0, 0] = (200, 100, 220)
+    f = flip_normals(n)
+    assert tuple(f[0, 0, 1]) == (55, 100, 220) and not f[0, 0, 0].any()
+    assert video_id("x/a.mp4", (0, 5)) != video_id("x/a.mp4", (0, 6))
+
+
+def test_prepare_missing_file_exits_2(tmp_path, capsys):
+    assert main(["prepare", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "ds")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not found" in err[0]
+    assert os.listdir(tmp_path) in ([], ["ds"])
