@@ -40,6 +40,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2500)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--hidden", type=int, default=128, help="G per-vertex width")
+    ap.add_argument("--code-dim", type=int, default=48, help="D, the driving code width")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)  # small ops: extra threads only spin on a shared machine
@@ -49,7 +51,8 @@ def main() -> None:
     g_test = torch.Generator().manual_seed(2000 + args.seed)
     train = [world.make_fit(g_train) for _ in range(args.train_ids)]
     test = [world.make_fit(g_test) for _ in range(args.test_ids)]
-    cfg = TrainTransferConfig(model=replace(TransferConfig(), density=args.density),
+    cfg = TrainTransferConfig(model=replace(TransferConfig(), density=args.density, hidden=args.hidden,
+                                            code_dim=args.code_dim),
                               steps=args.steps, seed=args.seed, device="cpu", log_every=max(1, args.steps // 10))
     t0 = time.perf_counter()
     model, report = train_transfer(train, head, cfg)
@@ -81,7 +84,7 @@ def main() -> None:
               "train_ids": args.train_ids, "test_ids": args.test_ids, "steps": args.steps,
               "density": args.density, "train_seconds": round(report["seconds"], 1)}
     from _readme import write_section
-    write_section("transfer_synthetic", "python benchmarks/transfer_synthetic.py", [
+    write_section("transfer_synthetic", f"python benchmarks/transfer_synthetic.py --steps {args.steps} --hidden {args.hidden} --code-dim {args.code_dim}", [
         ("learned transfer (E, G) vertex error", f"{sums['learned']:.4f} mm", ""),
         ("direct offset copy", f"{sums['direct_copy']:.4f} mm", ""),
         ("base only (Delta_f = 0)", f"{sums['base_only']:.4f} mm", ""),

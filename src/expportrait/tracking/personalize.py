@@ -191,7 +191,6 @@ def fit_personalized(problem: PhotometricProblem, base: BaseFit,
                      progress=None) -> tuple[Personalized, dict]:
     cfg, dev, head = problem.cfg, problem.device, problem.head
     Fn = base.expression.shape[0]
-    N = head.num_dense
     t0 = time.perf_counter()
     expression = base.expression.clone().to(dev).requires_grad_(True)
     rotation = base.rotation.clone().to(dev).requires_grad_(True)
@@ -260,17 +259,22 @@ def fit_personalized(problem: PhotometricProblem, base: BaseFit,
             _, img, m = step_terms(all_idx, True, False)
         return img, m
 
+    def optimise(opt, iters: int, terms_at) -> dict:
+        terms = {}
+        for it in range(iters):
+            opt.zero_grad(set_to_none=True)
+            terms = terms_at(it)
+            sum(terms.values()).backward()
+            opt.step()
+            with torch.no_grad():
+                albedo.clamp_(0.0, 1.0)
+            if progress:
+                progress(1)
+        return terms
+
     # (a) appearance only on the base geometry -> the base stage's photometric PSNR
-    opt = torch.optim.Adam([albedo, sh], lr=cfg.lr_appearance)
-    for it in range(cfg.appearance_iters):
-        opt.zero_grad(set_to_none=True)
-        terms, _, _ = step_terms(all_idx, it == 0, False)
-        sum(terms.values()).backward()
-        opt.step()
-        with torch.no_grad():
-            albedo.clamp_(0.0, 1.0)
-        if progress:
-            progress(1)
+    optimise(torch.optim.Adam([albedo, sh], lr=cfg.lr_appearance), cfg.appearance_iters,
+             lambda it: step_terms(all_idx, it == 0, False)[0])
     img_base, m_base = evaluate()
     eval_mask = m_base  # fixed evaluation pixels: face region covered by the base mesh
 
@@ -281,16 +285,12 @@ def fit_personalized(problem: PhotometricProblem, base: BaseFit,
                             {"params": [rotation, translation], "lr": cfg.lr_params * 0.1}])
     bs = cfg.frames_per_step or Fn
     gen = torch.Generator().manual_seed(0)
-    for it in range(cfg.iters):
+
+    def joint_terms(it):
         idx = all_idx if bs >= Fn else torch.randperm(Fn, generator=gen)[:bs].to(dev)
-        opt.zero_grad(set_to_none=True)
-        terms, _, _ = step_terms(idx, it % cfg.rerasterize_every == 0, True)
-        sum(terms.values()).backward()
-        opt.step()
-        with torch.no_grad():
-            albedo.clamp_(0.0, 1.0)
-        if progress:
-            progress(1)
+        return step_terms(idx, it % cfg.rerasterize_every == 0, True)[0]
+
+    terms = optimise(opt, cfg.iters, joint_terms)
     img_pers, _ = evaluate()
     with torch.no_grad():
         static, dynamic = offsets(all_idx)
