@@ -1,14 +1,12 @@
 """Expression transfer: E, G, training, synthetic identities, retargeting, CLI (BFM coarse)."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
 import torch
 
 from expportrait.errors import UserError
-from expportrait.head.base import load_head
 from expportrait.head.geometry import axis_angle_to_matrix, matrix_to_euler
 from expportrait.tracking.io import load_fit, save_fit
 from expportrait.transfer.encoder import DrivingEncoder
@@ -16,12 +14,6 @@ from expportrait.transfer.model import ExpressionTransfer, TransferConfig, defau
 from expportrait.transfer.retarget import RetargetConfig, reference_frame, retarget
 from expportrait.transfer.synthetic import SyntheticConfig, SyntheticWorld
 from expportrait.transfer.train import TrainTransferConfig, train_transfer
-
-
-@pytest.fixture(scope="module")
-def head():
-    torch.set_num_threads(1)
-    return load_head("bfm", density="coarse")
 
 
 @pytest.fixture(scope="module")

@@ -6,18 +6,11 @@ import math
 import pytest
 import torch
 
-from expportrait.head.base import load_head
 from expportrait.head.eyes import (append_eyes, axis_angle_to_direction, direction_to_axis_angle,
                                    eyeball_template)
 from expportrait.transfer.gaze import estimate_gaze, synthetic_iris_points
 from expportrait.transfer.retarget import render_normals
 from expportrait.transfer.synthetic import SyntheticConfig, SyntheticWorld
-
-
-@pytest.fixture(scope="module")
-def head():
-    torch.set_num_threads(1)
-    return load_head("bfm", density="coarse")
 
 
 @pytest.fixture(scope="module")

@@ -65,6 +65,11 @@ def _set_tiling(vae: AutoencoderKLWan, tile: int | None) -> None:
                       tile_sample_stride_height=stride, tile_sample_stride_width=stride)
 
 
+def _causal_chunks(num: int, size: int) -> list[tuple[int, int]]:
+    """Wan's causal time chunking: [0, 1) alone, then [1, 1 + size), ... up to ``num``."""
+    return [(0, 1)] + [(s, min(s + size, num)) for s in range(1, num, size)]
+
+
 @torch.no_grad()
 def iter_encode(vae: AutoencoderKLWan, video: Tensor, chunk_frames: int = 4) -> Iterator[Tensor]:
     """Yield raw latent mean chunks ``(B, C, t, h, w)`` for ``video: (B, 3, F, H, W)`` in [-1, 1],
@@ -73,10 +78,7 @@ def iter_encode(vae: AutoencoderKLWan, video: Tensor, chunk_frames: int = 4) -> 
         raise UserError(f"chunk_frames must be a positive multiple of 4, got {chunk_frames}")
     vae.clear_cache()
     try:
-        num = video.shape[2]
-        starts = [0] + list(range(1, num, chunk_frames))
-        for start in starts:
-            stop = 1 if start == 0 else min(start + chunk_frames, num)
+        for start, stop in _causal_chunks(video.shape[2], chunk_frames):
             vae._enc_conv_idx = [0]
             out = vae.encoder(_vae_input(vae, video[:, :, start:stop]),
                               feat_cache=vae._enc_feat_map, feat_idx=vae._enc_conv_idx)
@@ -93,10 +95,7 @@ def iter_decode(vae: AutoencoderKLWan, latents: Tensor, chunk: int = 1) -> Itera
         raise UserError(f"decode chunk must be >= 1, got {chunk}")
     vae.clear_cache()
     try:
-        num = latents.shape[2]
-        starts = [0] + list(range(1, num, chunk))
-        for start in starts:
-            stop = 1 if start == 0 else min(start + chunk, num)
+        for start, stop in _causal_chunks(latents.shape[2], chunk):
             vae._conv_idx = [0]
             z = vae.post_quant_conv(_vae_input(vae, latents[:, :, start:stop]))
             out = vae.decoder(z, feat_cache=vae._feat_map, feat_idx=vae._conv_idx,
