@@ -176,7 +176,7 @@ def prepare_dataset(root: str | Path, videos: list[str], read: Callable[[str], A
     it = mine
     if progress and state.is_main_process:
         from tqdm import tqdm
-        it = tqdm(mine, desc="prepare", unit="video")
+        it = tqdm(mine, desc="prepare", unit="video", disable=None)
     for path in it:
         vid = video_id(path, cfg.frames)
         if video_done(root, vid) is not None:

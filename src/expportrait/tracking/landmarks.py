@@ -106,7 +106,8 @@ class MediaPipeLandmarker:
         return faces[self.face_index]
 
     def close(self) -> None:
-        self._mesh.close()
+        with quiet_stderr():
+            self._mesh.close()
 
 
 def detect_video(frames: np.ndarray, face_index: int = 0, progress: bool = False) -> LandmarkTrack:
