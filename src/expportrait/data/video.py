@@ -90,7 +90,8 @@ def read_video(path: str | Path, max_frames: int | None = None) -> Video:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         if not frames:
-            raise UserError(f"cannot decode {path} as a video: {exc}") from None
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise UserError(f"cannot decode {path} as a video ({reason})") from None
     if not frames:
         if _looks_like_image(path):
             return Video(read_image(path)[None], fps=25.0, path=None)
