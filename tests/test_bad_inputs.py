@@ -32,6 +32,8 @@ CASES = {
     "corrupt video (evaluate)": ["evaluate", "--pred", "{d}/junk.mp4", "--out", "{o}/m.json", "--no-motion"],
     "corrupt driving (reenact)": ["reenact", "--source", "{d}/flat.png", "--driving", "{d}/junk.mp4", "--out", "{o}/r.mp4"],
     "invalid config JSON": ["train-generator", "--config", "{d}/notes.txt"],
+    "unknown --regions (reenact)": ["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
+                                    "--regions", "nose", "--out", "{o}/r.mp4"],
 }
 
 

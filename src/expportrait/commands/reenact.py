@@ -25,6 +25,10 @@ def add_arguments(p) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="use only the first N driving frames")
     p.add_argument("--stages", default=None, help="tracking stages: base | base,personalized")
     p.add_argument("--intensity", type=float, default=None, help="expression multiplier")
+    p.add_argument("--regions", default=None,
+                   help="what follows the driver, comma list of pose,expression,eyes,lips (default all)")
+    p.add_argument("--smooth", type=float, default=None, help="Gaussian sigma (frames) of the head pose; 0 = off")
+    p.add_argument("--face-index", type=int, default=None, help="which face when there are several (0 = largest)")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
 
 
@@ -35,9 +39,21 @@ def build_pipeline(args):
     from expportrait.errors import UserError
     from expportrait.generator.pipeline import ReenactPipeline
 
+    regions = None
+    if args.regions:
+        regions = tuple(r.strip() for r in args.regions.split(",") if r.strip())
+        bad = set(regions) - {"pose", "expression", "eyes", "lips"}
+        if bad or not regions:
+            raise UserError(f"--regions takes pose,expression,eyes,lips; got {args.regions!r}")
+    if args.smooth is not None and args.smooth < 0:
+        raise UserError(f"--smooth must be >= 0, got {args.smooth}")
+    if args.face_index is not None and args.face_index < 0:
+        raise UserError(f"--face-index must be >= 0, got {args.face_index}")
     pipe = ReenactPipeline.from_checkpoint(args.checkpoint, device=args.device)
     pipe.config = override(pipe.config, mode=args.mode, reference_frame=args.reference_frame,
-                           intensity=args.intensity)
+                           intensity=args.intensity, regions=regions, pose_smooth=args.smooth)
+    if args.face_index is not None:
+        pipe.tracker_cfg = replace(pipe.tracker_cfg, face_index=args.face_index)
     if args.stages:
         stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
         if set(stages) - {"base", "personalized"} or "base" not in stages:

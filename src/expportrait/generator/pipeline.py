@@ -269,7 +269,7 @@ def track_with_gaze(frames: np.ndarray, fps: float, cfg: TrackConfig, head, what
     from expportrait.tracking.track import track_video
     from expportrait.transfer.gaze import add_gaze
     try:
-        lmk = detect_video(frames)
+        lmk = detect_video(frames, face_index=cfg.face_index)
     except UserError as exc:
         raise UserError(f"{what}: {exc}") from None
     fit, _ = track_video(frames, fps, cfg, head=head, landmarks=lmk)
