@@ -130,3 +130,22 @@ def test_reenact_cli_end_to_end(ckpt, tmp_path):
     info = json.loads(out.with_suffix(".json").read_text())
     assert info["mode"] == "cross" and info["frames"] == 3 and info["size_hw"] == [512, 512]
     assert read_video(out.with_suffix(".compare.mp4")).frames.shape[0] == 3
+
+
+def test_ablation_variants(parts, media):
+    astro, car = media
+    drv = Video(car.frames[:4], car.fps, None)
+    out = {}
+    for variant in ("base_only", "direct_copy", "repeat_reference"):
+        p = ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
+                            PipelineConfig(mode="cross", variant=variant))
+        out[variant] = p(astro, drv, steps=1, seed=0)
+    driven = out["base_only"].fits["driven"]
+    assert driven.static_offset.abs().max() == 0 and driven.dynamic_offset.abs().max() == 0
+    dc = out["direct_copy"].fits
+    assert torch.equal(dc["driven"].dynamic_offset, dc["driving"].dynamic_offset)
+    rr = out["repeat_reference"]
+    assert (rr.crops == rr.ref_crop[None]).all()
+    with pytest.raises(UserError, match="variant"):
+        ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
+                        PipelineConfig(mode="cross", variant="nope"))(astro, drv, steps=1)

@@ -66,6 +66,10 @@ class PipelineConfig:
     window: int | None = None          # latent frames per window (None: the preset's clip)
     overlap: int | None = None
     sampler: str = "euler"
+    # ablations (benchmarks/reenact.py): "full"; "base_only" = base-model normals (no Delta_g,
+    # Delta_f); "direct_copy" = the driver's own Delta_f pasted on the target instead of G;
+    # "repeat_reference" = the reference crop repeated (no generation)
+    variant: str = "full"
 
 
 @dataclass
@@ -86,6 +90,9 @@ class ReenactResult:
 def _unit(x: np.ndarray) -> torch.Tensor:
     """uint8 (..., H, W, 3) -> float32 (..., 3, H, W) in [-1, 1]."""
     return torch.from_numpy(np.ascontiguousarray(x)).movedim(-1, -3).float() / 127.5 - 1.0
+
+
+VARIANTS = ("full", "base_only", "direct_copy", "repeat_reference")
 
 
 class ReenactPipeline:
@@ -144,7 +151,7 @@ class ReenactPipeline:
 
     def track_driver(self, driving: Video):
         cfg = self.tracker_cfg
-        if self.config.driver_stages:
+        if self.config.driver_stages and self.config.variant != "direct_copy":  # it needs the driver's Delta_f
             cfg = replace(cfg, stages=tuple(self.config.driver_stages))
         return track_with_gaze(driving.frames, driving.fps, cfg, self.head, "driving video")
 
@@ -154,7 +161,19 @@ class ReenactPipeline:
         cfg = RetargetConfig(mode="absolute" if mode == "self" else "relative",
                              regions=tuple(self.config.regions), intensity=self.config.intensity,
                              smooth=self.config.pose_smooth, source_frame=ref)
-        return retarget(source_fit, driving_fit, self.head, self.transfer_model, cfg)
+        variant = self.config.variant
+        if variant not in VARIANTS:
+            raise UserError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+        model = None if variant in ("base_only", "direct_copy") else self.transfer_model
+        driven = retarget(source_fit, driving_fit, self.head, model, cfg)
+        if variant == "base_only":
+            driven.static_offset = torch.zeros_like(driven.static_offset)
+            driven.dynamic_offset = torch.zeros_like(driven.dynamic_offset)
+        elif variant == "direct_copy":
+            if driving_fit.dynamic_offset.shape != driven.dynamic_offset.shape:
+                raise UserError("direct_copy needs source and driver fitted with the same head density")
+            driven.dynamic_offset = driving_fit.dynamic_offset.clone()
+        return driven
 
     # ------------------------------------------------------------------ 5. conditions
     def render_crop_normals(self, fit, boxes: np.ndarray) -> np.ndarray:
@@ -225,8 +244,11 @@ class ReenactPipeline:
         lap("transfer")
         cond = self.conditions(source, source_fit, ref, driven)                   # 5
         lap("render_conditions")
-        crops = self.generate(cond["ref_crop"], cond["ref_normal"], cond["pose_normals"],
-                              steps, seed)                                        # 6
+        if self.config.variant == "repeat_reference":                             # 6
+            crops = np.repeat(cond["ref_crop"][None], len(cond["pose_normals"]), 0)
+        else:
+            crops = self.generate(cond["ref_crop"], cond["ref_normal"], cond["pose_normals"],
+                                  steps, seed)
         lap("generate")
         background = source.frames[self.config.reference_frame][None]            # (1, H, W, 3)
         frames = paste_back(background, crops, cond["boxes"], self.config.crop.feather)  # 7
