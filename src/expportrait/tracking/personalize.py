@@ -20,7 +20,7 @@ from torch import Tensor
 
 from expportrait.head.geometry import apply_laplacian, head_to_camera, uniform_laplacian, vertex_normals
 from expportrait.render.camera import project, to_screen
-from expportrait.render.rasterize import rasterize
+from expportrait.render.rasterize import perspective_correct, pixel_barycentrics, rasterize
 from expportrait.render.shading import sh_basis
 from expportrait.tracking import losses as L
 from expportrait.tracking.config import PersonalizedStageConfig
@@ -37,63 +37,6 @@ class Personalized:
     expression: Tensor      # (F, n_exp) refined
     rotation: Tensor        # (F, 3) refined
     translation: Tensor     # (F, 3) refined
-
-
-def bary_from_face_id(screen: Tensor, faces: Tensor, face_id: Tensor) -> tuple[Tensor, Tensor]:
-    """Differentiable perspective-correct barycentrics for fixed visibility.
-
-    screen (B, V, 3) pixel x, y, depth; faces (T, 3); face_id (B, H, W) (-1 background)
-    -> bary (B, H, W, 3) (zeros on background), mask (B, H, W) bool.
-    """
-    B, H, W = face_id.shape
-    mask = face_id >= 0
-    fid = face_id.clamp_min(0)
-    tri = faces[fid]  # (B, H, W, 3)
-    bidx = torch.arange(B, device=screen.device)[:, None, None, None]
-    v = screen[bidx, tri]  # (B, H, W, 3, 3): vertex k, coords
-    ys, xs = torch.meshgrid(torch.arange(H, device=screen.device, dtype=screen.dtype),
-                            torch.arange(W, device=screen.device, dtype=screen.dtype), indexing="ij")
-    p = torch.stack([xs, ys], -1)[None]  # (1, H, W, 2)
-    a, b, c = v[..., 0, :2], v[..., 1, :2], v[..., 2, :2]
-    v0, v1, v2 = b - a, c - a, p - a
-    den = v0[..., 0] * v1[..., 1] - v1[..., 0] * v0[..., 1]
-    den = torch.where(den.abs() < 1e-9, torch.full_like(den, 1e-9), den)
-    w1 = (v2[..., 0] * v1[..., 1] - v1[..., 0] * v2[..., 1]) / den
-    w2 = (v0[..., 0] * v2[..., 1] - v2[..., 0] * v0[..., 1]) / den
-    bary = torch.stack([1 - w1 - w2, w1, w2], -1)
-    inv_z = 1.0 / v[..., 2].clamp_min(1e-6)  # perspective correction
-    bary = bary * inv_z
-    bary = bary / bary.sum(-1, keepdim=True).clamp_min(1e-12)
-    return bary * mask[..., None], mask
-
-
-def pixel_bary(tri: Tensor, x: Tensor, y: Tensor) -> Tensor:
-    """tri (P, 3, 3) screen vertices (pixel x, y, depth) of the face covering each pixel; x, y (P,)
-    pixel coordinates -> (P, 3) perspective-correct barycentrics (differentiable in ``tri``)."""
-    a, b_, c = tri[:, 0, :2], tri[:, 1, :2], tri[:, 2, :2]
-    p = torch.stack([x, y], -1).to(tri.dtype)
-    v0, v1, v2 = b_ - a, c - a, p - a
-    den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
-    den = torch.where(den.abs() < 1e-9, torch.full_like(den, 1e-9), den)
-    w1 = (v2[:, 0] * v1[:, 1] - v1[:, 0] * v2[:, 1]) / den
-    w2 = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / den
-    bary = torch.stack([1 - w1 - w2, w1, w2], -1) / tri[:, :, 2].clamp_min(1e-6)
-    return bary / bary.sum(-1, keepdim=True).clamp_min(1e-12)
-
-
-def interp(attr: Tensor, faces: Tensor, face_id: Tensor, bary: Tensor) -> Tensor:
-    """attr (B, V, C) -> (B, H, W, C) with fixed visibility ``face_id`` and barycentrics."""
-    B = attr.shape[0]
-    tri = faces[face_id.clamp_min(0)]  # (B, H, W, 3)
-    bidx = torch.arange(B, device=attr.device)[:, None, None, None]
-    return (attr[bidx, tri] * bary[..., None]).sum(-2)
-
-
-def shade(normals_px: Tensor, albedo_px: Tensor, sh: Tensor) -> Tensor:
-    """normals_px (B, H, W, 3) unit, albedo_px (B, H, W, 3), sh (B, 9, 3) -> (B, 3, H, W)."""
-    basis = sh_basis(normals_px)  # (B, H, W, 9)
-    irr = torch.einsum("bhwk,bkc->bhwc", basis, sh)
-    return (albedo_px * irr).permute(0, 3, 1, 2)
 
 
 def masked_psnr(render: Tensor, target: Tensor, mask: Tensor) -> float:
@@ -128,12 +71,9 @@ class PhotometricProblem:
         self.jaw = base.jaw.to(device)
         self.face_id = None
 
-    def geometry(self, expression, static, dynamic, idx):
-        """Detailed head-space mesh of frames ``idx``: (B, N_s, 3); dynamic is (F, N_s, 3)."""
-        return self.geometry_idx(expression, static, dynamic[idx] * self.face_region, idx)
-
-    def geometry_idx(self, expression, static, dynamic_idx, idx):
-        """Like ``geometry`` with the (B, N_s, 3) dynamic offsets of frames ``idx`` given."""
+    def geometry(self, expression, static, dynamic_idx, idx):
+        """Detailed head-space mesh of frames ``idx``: (B, N_s, 3) = V^s + Delta_g (N_s, 3) +
+        Delta_f of those frames ``dynamic_idx`` (B, N_s, 3)."""
         dense = self.head.dense_vertices(self.shape.expand(len(idx), -1), expression[idx],
                                          self.jaw[idx] if self.head.has_jaw else None)
         return dense + static[None] + dynamic_idx
@@ -155,7 +95,9 @@ class PhotometricProblem:
         fid = self.face_id[idx]
         b, y, x = torch.nonzero(fid >= 0, as_tuple=True)  # covered pixels, (P,) each
         tri = self.faces[fid[b, y, x]]  # (P, 3)
-        bary = pixel_bary(screen[b[:, None], tri], x, y)  # (P, 3)
+        tri_screen = screen[b[:, None], tri]  # (P, 3, 3) pixel x, y, depth
+        bary, _ = perspective_correct(pixel_barycentrics(tri_screen, x.to(screen.dtype), y.to(screen.dtype)),
+                                      tri_screen[..., 2].clamp_min(1e-6))  # (P, 3)
         normals = vertex_normals(cam, self.faces) * torch.tensor([1.0, -1.0, -1.0], device=self.device)
         attrs = torch.cat([normals, albedo[None].expand(B, -1, -1)], -1)  # (B, N_s, 6)
         pix = (attrs[b[:, None], tri] * bary[..., None]).sum(1)  # (P, 6)
@@ -224,7 +166,7 @@ def fit_personalized(problem: PhotometricProblem, base: BaseFit,
 
     def step_terms(idx, refresh, geometry: bool):
         static, dyn_idx = offsets(idx)
-        verts = problem.geometry_idx(expression, static, dyn_idx, idx)
+        verts = problem.geometry(expression, static, dyn_idx, idx)
         img, cover, cam = problem.render(verts, rotation, translation, albedo, sh, idx, refresh)
         m = problem.region[idx] * cover
         t = {"loss/photo": cfg.w_photo * L.photometric_loss(img, problem.target[idx], m),
@@ -235,12 +177,11 @@ def fit_personalized(problem: PhotometricProblem, base: BaseFit,
             lmk = problem.landmarks(verts, rotation, translation, idx)
             w = torch.where(problem.valid[idx], 1.0, 0.05)[:, None] * problem.lmk_w[None]
             t["loss/landmark"] = cfg.w_landmark * L.landmark_loss(lmk, problem.lmk68[idx], w, problem.scale[idx])
-            d = dyn_idx
             t["reg/static_lap"] = cfg.w_static_lap * L.laplacian_smoothness(problem.lap, static[None])
             t["reg/static_mag"] = cfg.w_static_mag * L.offset_magnitude(static)
-            t["reg/dyn_mag"] = cfg.w_dyn_mag * L.offset_magnitude(d)
-            t["reg/dyn_lap"] = cfg.w_dyn_lap * L.laplacian_smoothness(problem.lap, d)
-            t["reg/dyn_temporal"] = cfg.w_dyn_temporal * L.temporal_smoothness(d, order=1)
+            t["reg/dyn_mag"] = cfg.w_dyn_mag * L.offset_magnitude(dyn_idx)
+            t["reg/dyn_lap"] = cfg.w_dyn_lap * L.laplacian_smoothness(problem.lap, dyn_idx)
+            t["reg/dyn_temporal"] = cfg.w_dyn_temporal * L.temporal_smoothness(dyn_idx, order=1)
             t["reg/exp_drift"] = 1e-2 * (expression[idx] - base.expression[idx].to(dev)).pow(2).mean()
             if normal_targets is not None or depth_targets is not None:
                 from expportrait.render.maps import render as render_maps

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 import torch
 
 from expportrait.config import to_dict
 from expportrait.tracking.config import TrackConfig
-from expportrait.tracking.fit import (fit_base, make_camera, nme, project_landmarks)
+from expportrait.metrics.motion import nme
+from expportrait.tracking.fit import fit_base, make_camera, project_landmarks
 from expportrait.tracking.io import HeadFit
-from expportrait.tracking.landmarks import INNER51, LandmarkTrack, detect_video
+from expportrait.tracking.landmarks import LandmarkTrack, detect_video
 
 
 def resolve_device(name: str) -> torch.device:
@@ -55,7 +55,7 @@ def track_video(frames: np.ndarray, fps: float, cfg: TrackConfig | None = None, 
         lmk_base = project_landmarks(head, base.shape, base.expression, base.jaw, base.rotation,
                                      base.translation, base.camera).cpu().numpy()
     report["stages"]["base"] = {"landmark_nme": nme(lmk_base, target68),
-                                "landmark_nme_inner": nme(lmk_base, target68, INNER51),
+                                "landmark_nme_inner": nme(lmk_base, target68, "inner"),
                                 "losses": base_rep["losses"]}
     N = head.num_dense
     static = torch.zeros(N, 3)
@@ -89,7 +89,7 @@ def track_video(frames: np.ndarray, fps: float, cfg: TrackConfig | None = None, 
                                           offset=static[None] + dynamic).numpy()
         report["stages"]["base"]["photometric_psnr"] = prep["psnr_base"]
         report["stages"]["personalized"] = {
-            "landmark_nme": nme(lmk_final, target68), "landmark_nme_inner": nme(lmk_final, target68, INNER51),
+            "landmark_nme": nme(lmk_final, target68), "landmark_nme_inner": nme(lmk_final, target68, "inner"),
             "photometric_psnr": prep["psnr_personalized"], "losses": prep["losses"]}
     head.cpu()
     fit = HeadFit(shape=base.shape.cpu(), static_offset=static, expression=expression.cpu(),
@@ -103,6 +103,3 @@ def track_video(frames: np.ndarray, fps: float, cfg: TrackConfig | None = None, 
     report["seconds_per_frame"] = timings["total"] / F
     return fit, report
 
-
-def stage_config(cfg: TrackConfig, stages: tuple[str, ...]) -> TrackConfig:
-    return replace(cfg, stages=stages)

@@ -6,11 +6,8 @@ import numpy as np
 import torch
 
 from expportrait.head.geometry import axis_angle_to_matrix, head_to_camera
-from expportrait.render.camera import to_screen
 from expportrait.render.maps import render
-from expportrait.render.rasterize import rasterize
 from expportrait.tracking.io import HeadFit
-from expportrait.tracking.personalize import bary_from_face_id, interp, shade
 
 
 def detailed_vertices(head, fit: HeadFit, idx) -> torch.Tensor:
@@ -40,19 +37,12 @@ def render_frames(head, fit: HeadFit, idx, height: int, width: int, camera: torc
     idx = torch.as_tensor(idx)
     cam = camera_vertices(head, fit, idx, yaw_deg, pitch_deg)
     K = fit.camera[idx] if camera is None else camera
-    faces = head.faces
-    out = render(cam, faces, K, height, width, outputs=("normal", "mask"))
+    outputs = ("normal", "mask", "shaded") if shaded else ("normal", "mask")
+    out = render(cam, head.faces, K, height, width, albedo=fit.albedo[None].expand(len(idx), -1, -1),
+                 sh=fit.sh[idx], outputs=outputs)  # one rasterization for all maps
     res = {"normal": _u8(out.normal), "mask": out.mask[:, 0].numpy() > 0.5}
     if shaded:
-        screen = to_screen(cam, K)
-        fid = rasterize(screen, faces, height, width).face_id
-        bary, cover = bary_from_face_id(screen, faces, fid)
-        from expportrait.head.geometry import vertex_normals
-        n = torch.nn.functional.normalize(interp(vertex_normals(cam, faces), faces, fid, bary), dim=-1)
-        n = n * torch.tensor([1.0, -1.0, -1.0])
-        alb = interp(fit.albedo[None].expand(len(idx), -1, -1), faces, fid, bary)
-        img = shade(n, alb, fit.sh[idx]).clamp(0, 1) * cover[:, None]
-        res["shaded"] = _u8(img)
+        res["shaded"] = _u8(out.shaded)
     return res
 
 
