@@ -75,8 +75,8 @@ def make_tracker(out: Path, tcfg, head):
     import hashlib
 
     from expportrait.config import to_dict
-    from expportrait.generator.pipeline import track_with_gaze
     from expportrait.tracking.io import load_fit, save_fit
+    from expportrait.transfer.gaze import track_with_gaze
 
     def tracker(frames, fps):
         h = hashlib.sha1(frames[:: max(1, len(frames) // 8)].tobytes())
@@ -84,7 +84,7 @@ def make_tracker(out: Path, tcfg, head):
         path = out / "fits" / f"{h.hexdigest()[:16]}.safetensors"
         if path.is_file():
             return load_fit(path)
-        fit = track_with_gaze(frames, fps, tcfg, head)
+        fit, _ = track_with_gaze(frames, fps, tcfg, head)
         save_fit(fit, path)
         return fit
 

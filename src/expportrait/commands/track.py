@@ -47,17 +47,14 @@ def run(args) -> int:
     from expportrait.data.video import read_source, write_video
     from expportrait.errors import atomic_path
     from expportrait.tracking.io import save_fit
-    from expportrait.tracking.track import load_head_for, track_video
+    from expportrait.tracking.track import load_head_for
+    from expportrait.transfer.gaze import track_with_gaze
 
     cfg = build_config(args)
     video = read_source(args.input, max_frames=args.max_frames)
     head = load_head_for(cfg)
-    from expportrait.tracking.landmarks import detect_video
-    from expportrait.transfer.gaze import add_gaze
-
-    track = detect_video(video.frames, face_index=cfg.face_index, progress=True)
-    fit, report = track_video(video.frames, video.fps, cfg, head=head, landmarks=track, progress=True)
-    fit = add_gaze(fit, track.points, head)  # eyeball rotations from the irises (beyond the paper)
+    # landmarks, fit, and eyeball rotations from the irises (beyond the paper)
+    fit, report = track_with_gaze(video.frames, video.fps, cfg, head, what=None, progress=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     save_fit(fit, out / "fit.safetensors")

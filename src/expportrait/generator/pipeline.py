@@ -43,6 +43,7 @@ from expportrait.data.crop import CropConfig, crop, crop_cameras, face_boxes, pa
 from expportrait.data.video import Video, write_video
 from expportrait.errors import UserError
 from expportrait.tracking.config import TrackConfig
+from expportrait.transfer.gaze import track_with_gaze
 
 MODES = ("auto", "self", "cross")
 CHECKPOINT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -139,7 +140,7 @@ class ReenactPipeline:
 
     # ------------------------------------------------------------------ 2-3. tracking
     def _track(self, frames: np.ndarray, fps: float, what: str):
-        return track_with_gaze(frames, fps, self.tracker_cfg, self.head, what)
+        return track_with_gaze(frames, fps, self.tracker_cfg, self.head, what)[0]
 
     def fit_source(self, source: Video):
         """-> (fit of the selected source frames, index of the reference frame in that fit)."""
@@ -153,7 +154,7 @@ class ReenactPipeline:
         cfg = self.tracker_cfg
         if self.config.driver_stages and self.config.variant != "direct_copy":  # it needs the driver's Delta_f
             cfg = replace(cfg, stages=tuple(self.config.driver_stages))
-        return track_with_gaze(driving.frames, driving.fps, cfg, self.head, "driving video")
+        return track_with_gaze(driving.frames, driving.fps, cfg, self.head, "driving video")[0]
 
     # ------------------------------------------------------------------ 4. transfer
     def transfer(self, source_fit, driving_fit, mode: str, ref: int):
@@ -284,18 +285,6 @@ class ReenactPipeline:
                                            head=tracker_cfg.head)
         return cls(head, tracker_cfg, transfer, gen, vae, config, device=device)
 
-
-def track_with_gaze(frames: np.ndarray, fps: float, cfg: TrackConfig, head, what: str = "video"):
-    """frames (F, H, W, 3) uint8 -> HeadFit (MediaPipe landmarks, ``track_video``, iris gaze)."""
-    from expportrait.tracking.landmarks import detect_video
-    from expportrait.tracking.track import track_video
-    from expportrait.transfer.gaze import add_gaze
-    try:
-        lmk = detect_video(frames, face_index=cfg.face_index)
-    except UserError as exc:
-        raise UserError(f"{what}: {exc}") from None
-    fit, _ = track_video(frames, fps, cfg, head=head, landmarks=lmk)
-    return add_gaze(fit, lmk.points, head) if lmk.points.shape[1] >= 478 else fit
 
 
 def render_crop_normals(head, fit, cameras: np.ndarray, size: int, idx=None, eyes: bool = True) -> np.ndarray:

@@ -34,9 +34,9 @@ MP_IRIS = (468, 473)
 def fit_landmarks3d(head, fit: HeadFit) -> Tensor:
     """(F, 68, 3) head-space iBUG points of the fitted detailed mesh (with Delta_g, Delta_f)."""
     F = fit.num_frames
-    out = head(fit.shape.expand(F, -1), fit.expression, fit.jaw if head.has_jaw else None)
+    lmk = head.landmarks(fit.shape.expand(F, -1), fit.expression, fit.jaw if head.has_jaw else None)
     idx = head.landmark_index
-    return out.landmarks + fit.static_offset[idx][None] + fit.dynamic_offset[:, idx]
+    return lmk + fit.static_offset[idx][None] + fit.dynamic_offset[:, idx]
 
 
 def _similarity(src_a: Tensor, src_b: Tensor, dst_a: Tensor, dst_b: Tensor, p: Tensor) -> Tensor:
@@ -111,3 +111,20 @@ def synthetic_iris_points(head, fit: HeadFit, gaze: Tensor, cfg: EyeConfig = Eye
             pts[:, m] = proj[:, i]
     pts[:, list(MP_IRIS)] = project(head_to_camera(iris, fit.rotation, fit.translation), fit.camera)
     return pts
+
+
+def track_with_gaze(frames: np.ndarray, fps: float, cfg, head, what: str | None = "video",
+                    progress: bool = False) -> tuple[HeadFit, dict]:
+    """frames (F, H, W, 3) uint8 -> (HeadFit with ``gaze``, tracking report): MediaPipe
+    landmarks, ``tracking.track.track_video`` with ``cfg`` (a TrackConfig), iris gaze. ``what``
+    (if not None) prefixes the error when no face is found."""
+    from expportrait.tracking.landmarks import detect_video
+    from expportrait.tracking.track import track_video
+    try:
+        lmk = detect_video(frames, face_index=cfg.face_index, progress=progress)
+    except UserError as exc:
+        if what is None:
+            raise
+        raise UserError(f"{what}: {exc}") from None
+    fit, report = track_video(frames, fps, cfg, head=head, landmarks=lmk, progress=progress)
+    return (add_gaze(fit, lmk.points, head) if lmk.points.shape[1] >= 478 else fit), report

@@ -28,7 +28,7 @@ from torch import Tensor
 from expportrait.errors import UserError
 from expportrait.head.geometry import (apply_laplacian, axis_angle_to_matrix, head_to_camera,
                                        matrix_to_axis_angle, uniform_laplacian)
-from expportrait.render.camera import project
+from expportrait.tracking.fit import project_landmarks
 from expportrait.tracking.io import HeadFit
 
 REGIONS = ("pose", "expression", "eyes", "lips")
@@ -205,10 +205,8 @@ def retarget(source: HeadFit, driving: HeadFit, head, model=None,
 
     # 6. assemble
     camera = source.camera[s].expand(F, 4).clone()
-    lmk = head(source.shape.expand(F, -1), psi, jaw if head.has_jaw else None).landmarks
-    idx = head.landmark_index
-    lmk = lmk + source.static_offset[idx][None] + dyn[:, idx]
-    lmk2d = project(head_to_camera(lmk, rotation, translation), camera)
+    lmk2d = project_landmarks(head, source.shape, psi, jaw, rotation, translation, camera,
+                              offset=source.static_offset[None] + dyn)
     meta = {**source.meta, "fps": driving.meta.get("fps", source.meta.get("fps")),
             "transfer": {"mode": cfg.mode, "regions": list(cfg.regions), "intensity": cfg.intensity,
                          "smooth": cfg.smooth, "reference": ref, "source_frame": s,
@@ -227,13 +225,13 @@ def render_normals(head, fit: HeadFit, eyes: bool = True, chunk: int = 8,
     -> (F, H, W, 3) uint8 (``render.maps`` convention, background black)."""
     from expportrait.head.eyes import append_eyes
     from expportrait.render.maps import normal_map_image, render
+    from expportrait.tracking.visualize import detailed_vertices
 
     H, W = size or fit.image_size
     frames = []
     for a in range(0, fit.num_frames, chunk):
         idx = torch.arange(a, min(fit.num_frames, a + chunk))
-        out = head(fit.shape.expand(len(idx), -1), fit.expression[idx], fit.jaw[idx] if head.has_jaw else None)
-        verts = out.dense + fit.static_offset[None] + fit.dynamic_offset[idx]       # (B, N_s, 3)
+        verts = detailed_vertices(head, fit, idx)                                  # (B, N_s, 3)
         faces = head.faces
         if eyes:
             lmk = verts[:, head.landmark_index]
