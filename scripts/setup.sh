@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Fresh-machine set-up: a virtual environment with everything expportrait and its tests need,
-# and the embedded head-model asset. Idempotent. Usage: bash scripts/setup.sh [VENV_DIR]
+# and the embedded head-model asset. Idempotent. Usage: bash scripts/setup.sh [--browser] [VENV_DIR]
+#   --browser: also Debian's chromium + chromium-driver (apt) for the web app's browser test
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BROWSER=0
+if [ "${1:-}" = "--browser" ]; then BROWSER=1; shift; fi
 VENV="${1:-.venv}"
+if [ "$BROWSER" = 1 ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        chromium chromium-driver >/dev/null
+fi
 PY="${PYTHON:-python3}"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 . "$VENV/bin/activate"

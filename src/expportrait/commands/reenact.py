@@ -23,6 +23,8 @@ def add_arguments(p) -> None:
                    help="self: same person (absolute pose); cross: relative pose; auto: dlib face match")
     p.add_argument("--reference-frame", type=int, default=None, help="source frame used as reference (default 0)")
     p.add_argument("--max-frames", type=int, default=None, help="use only the first N driving frames")
+    p.add_argument("--fps", type=float, default=None,
+                   help="output frame rate (default: the driver's); the driver is resampled, audio kept in sync")
     p.add_argument("--stages", default=None, help="tracking stages: base | base,personalized")
     p.add_argument("--intensity", type=float, default=None, help="expression multiplier")
     p.add_argument("--regions", default=None,
@@ -63,7 +65,7 @@ def build_pipeline(args):
 
 
 def run(args) -> int:
-    from expportrait.data.video import read_source
+    from expportrait.data.video import read_source, resample_fps
     from expportrait.errors import UserError, atomic_path
     from expportrait.generator.pipeline import write_outputs
 
@@ -73,6 +75,8 @@ def run(args) -> int:
     driving = read_source(args.driving, max_frames=args.max_frames)
     if len(driving.frames) < 2:
         raise UserError(f"--driving must be a video (got {len(driving.frames)} frame)")
+    if args.fps is not None:
+        driving = resample_fps(driving, args.fps)
     pipe = build_pipeline(args)
     result = pipe(source, driving, steps=args.steps, seed=args.seed)
     out, cmp = write_outputs(result, args.out, source, driving)

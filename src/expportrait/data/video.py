@@ -14,6 +14,8 @@ import numpy as np
 from expportrait.errors import UserError, atomic_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+MAX_SIDE = 8192          # larger images / frames are refused with a clear message
+MAX_DECODED_GB = 6.0     # decoded frames kept in memory; longer inputs need --max-frames
 
 
 @dataclass
@@ -61,9 +63,10 @@ def read_image(path: str | Path) -> np.ndarray:
     path = _check_file(path)
     try:
         with Image.open(path) as im:
+            _check_size(path, im.height, im.width)
             im.load()
             arr = np.asarray(im.convert("RGBA") if im.mode in ("P", "LA", "PA") else im)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UserError(f"cannot read image {path}: {exc}") from None
     return to_rgb(arr)
 
@@ -82,8 +85,15 @@ def read_video(path: str | Path, max_frames: int | None = None) -> Video:
                 raise UserError(f"{path} has no video stream")
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+            _check_size(path, stream.codec_context.height or 0, stream.codec_context.width or 0)
+            budget = MAX_DECODED_GB * 2**30
             for frame in container.decode(stream):
                 frames.append(to_rgb(frame.to_ndarray(format="rgb24")))
+                if len(frames) * frames[0].nbytes > budget:
+                    raise UserError(
+                        f"{path} is too long to decode into memory at {frame.width}x{frame.height} "
+                        f"(over {MAX_DECODED_GB:g} GB after {len(frames)} frames); "
+                        "pass --max-frames N or a shorter / smaller video")
                 if max_frames is not None and len(frames) >= max_frames:
                     break
     except UserError:
@@ -191,6 +201,25 @@ def _copy_audio(audio, astream, out, start: float, duration: float) -> None:
             out.mux(packet)
     finally:
         container.close()
+
+
+def resample_fps(video: Video, fps: float) -> Video:
+    """Same duration at another frame rate: frame k of the result shows the input frame on
+    screen at time k / fps (nearest earlier frame), so the audio stays in sync."""
+    if not fps or fps <= 0 or not np.isfinite(fps):
+        raise UserError(f"--fps must be a positive number, got {fps}")
+    if abs(fps - video.fps) < 1e-6:
+        return video
+    count = max(1, int(round(len(video.frames) * fps / video.fps)))
+    idx = np.minimum(np.floor(np.arange(count) * video.fps / fps + 1e-6).astype(int),
+                     len(video.frames) - 1)
+    return Video(video.frames[idx], float(fps), video.path)
+
+
+def _check_size(path: Path, height: int, width: int) -> None:
+    if max(height, width) > MAX_SIDE:
+        raise UserError(f"{path} is {width}x{height}; the largest supported side is {MAX_SIDE} px "
+                        "(downscale it first)")
 
 
 def _check_file(path: str | Path) -> Path:
