@@ -111,10 +111,13 @@ def load_fit(path: str | Path) -> HeadFit:
         header = json.loads(meta.get("expportrait", "{}"))
     except json.JSONDecodeError:
         header = {}
-    if header.get("format") != FORMAT:
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise UserError(f"{path} is not an expportrait fit file")
-    if header.get("version", 0) > VERSION:
+    if not isinstance(header.get("version"), int) or isinstance(header["version"], bool):
+        raise UserError(f"{path}: fit header has no valid format version")
+    if header["version"] > VERSION:
         raise UserError(f"{path} has fit format version {header['version']}; this expportrait reads <= {VERSION}")
+    _check_meta(path, header)
     missing = [k for k in _REQUIRED if k not in tensors]
     if missing:
         raise UserError(f"{path} is missing fit fields {missing}")
@@ -127,3 +130,15 @@ def load_fit(path: str | Path) -> HeadFit:
     header.pop("format")
     header.pop("version")
     return HeadFit(**tensors, meta=header)
+
+
+def _check_meta(path: Path, header: dict) -> None:
+    size = header.get("image_size", [1, 1])
+    if not (isinstance(size, list) and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+        raise UserError(f"{path}: fit header image_size must be [H, W], got {size!r}")
+    fps = header.get("fps", 25.0)
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < 1e4:
+        raise UserError(f"{path}: fit header fps must be a positive number, got {fps!r}")
+    if not isinstance(header.get("head", "bfm"), str):
+        raise UserError(f"{path}: fit header head must be a name, got {header.get('head')!r}")
