@@ -117,3 +117,55 @@ def test_prepare_missing_file_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not found" in err[0]
     assert os.listdir(tmp_path) in ([], ["ds"])
+
+
+def test_prepare_killed_half_way_resumes_without_redoing_or_corrupting(tmp_path):
+    """SIGKILL a real `expportrait prepare` process once its first video is finished, run the
+    same command again: finished shards are kept as they were (same bytes, same mtimes), leftover
+    temporaries are removed, and the dataset equals one made without interruption."""
+    import hashlib
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from expportrait.data.video import read_source, write_video
+    carphone = read_source("sample:carphone", max_frames=30)
+    videos = []
+    for i in range(3):
+        videos.append(tmp_path / f"v{i}.mp4")
+        write_video(videos[-1], carphone.frames[i * 10:i * 10 + 10], carphone.fps)
+    tcfg = tmp_path / "track.json"
+    tcfg.write_text(json.dumps({"stages": ["base"], "base": {"rigid_iters": 30, "iters": 60}}))
+
+    def cmd(out):
+        return [sys.executable, "-m", "expportrait.cli", "prepare", *map(str, videos), "--out", str(out),
+                "--size", "32", "--clip-frames", "5", "--stages", "base", "--track-config", str(tcfg)]
+
+    def digest(ds):
+        return {f.relative_to(ds).as_posix(): hashlib.sha1(f.read_bytes()).hexdigest()
+                for f in sorted((ds / "clips").glob("*.safetensors"))}
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ds = tmp_path / "ds"
+    proc = subprocess.Popen(cmd(ds), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((ds / "index").glob("*.json")) and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = list((ds / "index").glob("*.json"))
+    assert len(finished) == 1 and not (ds / "manifest.json").exists(), "killed too late"
+    kept = {f: f.stat().st_mtime_ns for f in (ds / "clips").glob("*.safetensors")}
+    (ds / "clips" / ".v9-s0-0000.abc.part.safetensors").write_bytes(b"half")  # as a kill leaves it
+    resumed = subprocess.run(cmd(ds), env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "skipped 1" in resumed.stdout
+    assert kept and all(f.stat().st_mtime_ns == t for f, t in kept.items())
+    assert not list(ds.rglob(".*.part*"))
+    assert len(read_manifest(ds)["clips"]) == 6                       # 3 videos x 2 clips
+    ref = tmp_path / "ref"
+    assert subprocess.run(cmd(ref), env=env, capture_output=True).returncode == 0
+    assert digest(ds) == digest(ref)
+    assert json.loads((ds / "manifest.json").read_text())["clips"] == \
+        json.loads((ref / "manifest.json").read_text())["clips"]

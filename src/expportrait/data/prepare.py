@@ -115,6 +115,19 @@ def video_done(root: Path, vid: str) -> dict | None:
     return index
 
 
+def remove_partial_files(root: Path) -> int:
+    """Delete the ``.NAME.*.part*`` temporaries a killed run left (finished files are only ever
+    renamed into place, so these are never part of the dataset) -> how many."""
+    count = 0
+    for sub in ("clips", "index", "fits", "."):
+        folder = root / sub
+        if folder.is_dir():
+            for f in folder.glob(".*.part*"):
+                f.unlink(missing_ok=True)
+                count += 1
+    return count
+
+
 def prepare_video(root: str | Path, frames: np.ndarray, fps: float, name: str, tracker: Tracker,
                   render: Renderer, cfg: PrepareConfig, source: str = "") -> list[dict]:
     """frames (F, H, W, 3) uint8 of one video (already cut to the frame range) -> clip entries
@@ -172,6 +185,11 @@ def prepare_dataset(root: str | Path, videos: list[str], read: Callable[[str], A
     rank, world = state.process_index, state.num_processes
     root = Path(root)
     mine = videos[rank::world]
+    if state.is_main_process:          # temporaries of a killed earlier run, before anyone writes
+        stale = remove_partial_files(root)
+        if stale and progress:
+            print(f"prepare: removed {stale} partial files of an interrupted run")
+    state.wait_for_everyone()
     done = skipped = 0
     it = mine
     if progress and state.is_main_process:
