@@ -149,3 +149,48 @@ def test_ablation_variants(parts, media):
     with pytest.raises(UserError, match="variant"):
         ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
                         PipelineConfig(mode="cross", variant="nope"))(astro, drv, steps=1)
+
+
+def _driver_with_click(path, frames, fps, click_s, rate=16000):
+    """``frames`` as an mp4 whose audio is a quiet hum with one loud click at ``click_s``."""
+    import av
+    from expportrait.data.video import write_video
+    wav = path.with_suffix(".wav")
+    n = int(rate * len(frames) / fps)
+    t = np.arange(n) / rate
+    sound = 0.05 * np.sin(2 * np.pi * 220 * t)
+    k = int(click_s * rate)
+    sound[k:k + 160] = 0.9
+    with av.open(str(wav), "w") as out:
+        a = out.add_stream("pcm_s16le", rate=rate, layout="mono")
+        fr = av.AudioFrame.from_ndarray((sound * 32767).astype(np.int16)[None], format="s16", layout="mono")
+        fr.sample_rate = rate
+        for p in a.encode(fr):
+            out.mux(p)
+        for p in a.encode():
+            out.mux(p)
+    return write_video(path, frames, fps, audio_from=wav)
+
+
+def _click_time(path):
+    import av
+    with av.open(str(path)) as c:
+        s = c.streams.audio[0]
+        chunks = [f.to_ndarray() for f in c.decode(s)]       # planar (C, n) or packed (1, n * C)
+        x = np.concatenate([ch[0] if s.format.is_planar else ch[0, ::s.channels] for ch in chunks])
+        if x.dtype.kind == "i":
+            x = x / float(np.iinfo(x.dtype).max)
+        return float(np.argmax(np.abs(x) > 0.5)) / s.rate, len(x) / s.rate
+
+
+def test_reenact_keeps_the_drivers_audio_in_sync_also_with_fps(ckpt, tmp_path):
+    carphone = read_source("sample:carphone", max_frames=20)
+    drv = _driver_with_click(tmp_path / "drv.mp4", carphone.frames, 25.0, click_s=0.4)
+    out = tmp_path / "r.mp4"
+    assert main(["reenact", "--source", "sample:astronaut", "--driving", str(drv), "--fps", "12.5",
+                 "--out", str(out), "--checkpoint", str(ckpt)]) == 0
+    video = read_video(out)
+    assert len(video.frames) == 10 and abs(video.fps - 12.5) < 1e-6   # same 0.8 s at half the rate
+    click, seconds = _click_time(out)
+    assert abs(click - 0.4) < 0.02                                      # within half a driver frame
+    assert abs(seconds - 0.8) < 0.07                                    # cut to the video (AAC 1024-sample frames)

@@ -153,7 +153,10 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, audio_from: st
             vs.pix_fmt = "yuv420p"
             vs.options = {"crf": str(crf), "preset": "medium"}
             audio = _open_audio(audio_from)
-            astream = out.add_stream("aac", rate=audio[1].rate) if audio else None
+            astream = None
+            if audio:
+                astream = out.add_stream("aac", rate=audio[1].rate,
+                                         layout="stereo" if audio[1].channels > 1 else "mono")
             for img in frames:
                 for packet in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
                     out.mux(packet)
@@ -180,27 +183,41 @@ def _open_audio(path):
 
 
 def _copy_audio(audio, astream, out, start: float, duration: float) -> None:
+    """Samples [start, start + duration) of the audio stream, cut exactly, encoded with explicit
+    timestamps from 0 (the AAC encoder's priming delay then goes into the mp4 edit list instead
+    of shifting the sound late)."""
     import av
 
     container, stream = audio
-    resampler = av.AudioResampler(format="fltp", layout="stereo" if stream.channels > 1 else "mono",
-                                  rate=stream.rate)
-    end = start + duration
+    layout = "stereo" if stream.channels > 1 else "mono"
+    rate = stream.rate
+    resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+    first, last = int(round(start * rate)), int(round((start + duration) * rate))
+    chunks, pos = [], None
     try:
         for frame in container.decode(stream):
-            t = float(frame.pts * stream.time_base) if frame.pts is not None else 0.0
-            if t + frame.samples / frame.sample_rate <= start:
-                continue
-            if t >= end:
-                break
             for rf in resampler.resample(frame):
-                rf.pts = None
-                for packet in astream.encode(rf):
-                    out.mux(packet)
-        for packet in astream.encode(None):
-            out.mux(packet)
+                if pos is None:
+                    pos = int(round(float(rf.pts * rf.time_base) * rate)) if rf.pts is not None else 0
+                x = rf.to_ndarray()                                # (C, n) float32
+                a, b = max(first - pos, 0), min(last - pos, x.shape[1])
+                if b > a:
+                    chunks.append(x[:, a:b])
+                pos += x.shape[1]
+            if pos is not None and pos >= last:
+                break
     finally:
         container.close()
+    if not chunks:
+        return
+    pcm = np.ascontiguousarray(np.concatenate(chunks, axis=1), dtype=np.float32)
+    for i in range(0, pcm.shape[1], 1024):
+        fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, i:i + 1024]), format="fltp", layout=layout)
+        fr.sample_rate, fr.pts, fr.time_base = rate, i, Fraction(1, rate)
+        for packet in astream.encode(fr):
+            out.mux(packet)
+    for packet in astream.encode(None):
+        out.mux(packet)
 
 
 def resample_fps(video: Video, fps: float) -> Video:
