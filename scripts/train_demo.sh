@@ -21,7 +21,7 @@ VAE_STEPS=${VAE_STEPS:-3000}
 GEN_STEPS=${GEN_STEPS:-20000}
 OUT=${OUT:-src/expportrait/checkpoints/demo}
 
-expportrait prepare sample:carphone --out "$DATA" --frames 0:60 --size 64 \
+expportrait prepare sample:carphone sample:astronaut --out "$DATA" --frames 0:60 --size 64 \
     --clip-frames 30 --clip-stride 10 --reference random --flip --scales 0.9,1.0,1.1 \
     --track-config configs/demo/track.json --stages base,personalized
 

@@ -169,3 +169,17 @@ def test_prepare_killed_half_way_resumes_without_redoing_or_corrupting(tmp_path)
     assert digest(ds) == digest(ref)
     assert json.loads((ds / "manifest.json").read_text())["clips"] == \
         json.loads((ref / "manifest.json").read_text())["clips"]
+
+
+def test_still_motion_is_a_smooth_small_camera_move():
+    from skimage import data
+
+    from expportrait.data.prepare import still_motion
+    img = data.astronaut()
+    clip = still_motion(img, 20, seed=1)
+    assert clip.shape == (20, 512, 512, 3) and clip.dtype == np.uint8
+    assert np.abs(clip[0].astype(int) - img).mean() < 1.0               # starts at the photo
+    step = [np.abs(clip[i + 1].astype(int) - clip[i]).mean() for i in range(19)]
+    total = np.abs(clip[1:].astype(int) - clip[0]).mean(axis=(1, 2, 3))
+    assert max(total) > 5 and max(step) < max(total) / 2                # moves, but gradually
+    assert np.array_equal(still_motion(img, 20, seed=1), clip)           # seeded

@@ -32,6 +32,8 @@ def add_arguments(p) -> None:
     p.add_argument("--iters", type=int, default=None, help="personalized-stage iterations")
     p.add_argument("--track-config", default=None, help="TrackConfig JSON")
     p.add_argument("--no-eyes", action="store_true", help="normal maps without eyeballs")
+    p.add_argument("--still-frames", type=int, default=60,
+                   help="an image input becomes a clip of N frames of slow synthetic camera motion")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -115,7 +117,19 @@ def run(args) -> int:
         if not str(v).startswith("sample:") and not Path(v).is_file():
             from expportrait.errors import UserError
             raise UserError(f"file not found: {v}")
-    summary = prepare_dataset(out, list(args.videos), read_source, make_tracker(out, tcfg, head),
+    if args.still_frames < 1:
+        from expportrait.errors import UserError
+        raise UserError(f"--still-frames must be >= 1, got {args.still_frames}")
+
+    def read(path):
+        from expportrait.data.prepare import still_motion
+        from expportrait.data.video import Video
+        video = read_source(path)
+        if len(video.frames) == 1 and args.still_frames > 1:   # a photo: slow synthetic camera move
+            video = Video(still_motion(video.frames[0], args.still_frames, args.seed), 25.0, None)
+        return video
+
+    summary = prepare_dataset(out, list(args.videos), read, make_tracker(out, tcfg, head),
                               render, cfg, progress=True)
     if "manifest" in summary:
         with atomic_path(out / "prepare_config.json") as tmp:

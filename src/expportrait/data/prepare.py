@@ -53,6 +53,29 @@ class PrepareConfig:
     seed: int = 0
 
 
+def still_motion(image: np.ndarray, frames: int, seed: int = 0, max_deg: float = 6.0,
+                 max_shift: float = 0.04, max_zoom: float = 0.06) -> np.ndarray:
+    """A still portrait (H, W, 3) uint8 -> (frames, H, W, 3): the same image under a smooth random
+    in-plane rotation / shift / zoom (a slow camera move; no expression change), so a photo can
+    join a training set as a short clip. Borders are reflected."""
+    import cv2
+
+    H, W = image.shape[:2]
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0.0, 1.0, frames)
+    def wave():  # sum of two low-frequency sines in [-1, 1], starting near 0
+        f, ph = rng.uniform(0.5, 1.5, 2), rng.uniform(0, 2 * np.pi, 2)
+        w = np.sin(2 * np.pi * f[0] * t + ph[0]) + 0.5 * np.sin(2 * np.pi * f[1] * t + ph[1])
+        return (w - w[0]) / 1.5
+    deg, dx, dy, zoom = wave() * max_deg, wave() * max_shift * W, wave() * max_shift * H, 1 + wave() * max_zoom
+    out = np.empty((frames, H, W, 3), np.uint8)
+    for i in range(frames):
+        m = cv2.getRotationMatrix2D((W / 2, H / 2), float(deg[i]), float(zoom[i]))
+        m[:, 2] += (dx[i], dy[i])
+        out[i] = cv2.warpAffine(image, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return out
+
+
 def parse_range(text: str | None) -> tuple[int, int] | None:
     """``"A:B"`` -> (A, B); ``None``/``""`` -> None."""
     if not text:
