@@ -97,14 +97,19 @@ def _upload(driver, elem_id, path):
         lambda d: d.find_elements(By.CSS_SELECTOR, f'#{elem_id} td.filename[aria-label="{name}"]'))
 
 
+def _submit(browser, url, source, driving):
+    """Open the app, upload both files, press Reenact."""
+    browser.get(url)
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.ID, "run"))
+    _upload(browser, "source", source)
+    _upload(browser, "driving", driving)
+    browser.find_element(By.ID, "run").click()
+
+
 def test_upload_samples_and_get_a_playable_video(server, browser, samples):
     url, root = server
     astronaut, carphone, _ = samples
-    browser.get(url)
-    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.ID, "run"))
-    _upload(browser, "source", astronaut)
-    _upload(browser, "driving", carphone)
-    browser.find_element(By.ID, "run").click()
+    _submit(browser, url, astronaut, carphone)
     video = WebDriverWait(browser, 300, poll_frequency=1).until(
         lambda d: d.find_element(By.CSS_SELECTOR, "#result video")
         if d.find_elements(By.CSS_SELECTOR, "#result video") else False)
@@ -114,10 +119,9 @@ def test_upload_samples_and_get_a_playable_video(server, browser, samples):
     width, height, duration = state
     assert (width, height) == (512, 512)                      # the astronaut's size, pasted back
     assert duration == pytest.approx(4 / 29.97, abs=0.1)      # --max-frames 4 of carphone
-    # the browser plays it: time advances
+    # the browser plays it: its clock advances
     browser.execute_script("arguments[0].muted = true; arguments[0].play();", video)
-    time.sleep(0.2)
-    assert browser.execute_script("return arguments[0].currentTime", video) >= 0
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return arguments[0].currentTime > 0", video))
     assert browser.find_elements(By.CSS_SELECTOR, "#compare video")
     # the downloadable result is a real video file on the server
     from expportrait.data.video import read_video
@@ -129,11 +133,7 @@ def test_upload_samples_and_get_a_playable_video(server, browser, samples):
 def test_bad_upload_shows_one_clear_error(server, browser, samples):
     url, _ = server
     astronaut, _, not_video = samples
-    browser.get(url)
-    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.ID, "run"))
-    _upload(browser, "source", astronaut)
-    _upload(browser, "driving", not_video)
-    browser.find_element(By.ID, "run").click()
+    _submit(browser, url, astronaut, not_video)
     WebDriverWait(browser, 120, poll_frequency=1).until(
         lambda d: "cannot decode" in d.find_element(By.TAG_NAME, "body").text)
     assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
