@@ -107,7 +107,10 @@ def train_vae(cfg: TrainVAEConfig, progress: bool = True) -> dict:
             log.append({"step": step + 1, "l1": l1, "kl": float(losses["loss/kl"].detach()),
                         "seconds": round(time.perf_counter() - start, 2)})
     vae.eval()
-    mean, std, psnr = latent_stats(vae, dataset, cfg.num_frames)
+    # measured on clips as long as the generator's (a VAE trained on short crops can fall apart
+    # on the later frames of a longer clip: its causal cache never saw them)
+    eval_frames = max(cfg.num_frames, gcfg.num_frames)
+    mean, std, psnr = latent_stats(vae, ClipDataset(cfg.data, eval_frames, seed=cfg.seed), eval_frames)
     vae.register_to_config(latents_mean=mean, latents_std=std)
     out = Path(cfg.out)
     tmp = out.with_name(out.name + ".tmp")
@@ -127,15 +130,15 @@ def train_vae(cfg: TrainVAEConfig, progress: bool = True) -> dict:
 
 @torch.no_grad()
 def latent_stats(vae, dataset, num_frames: int, max_clips: int = 32) -> tuple[list, list, float]:
-    """Per-channel mean / std of the raw latent means over (up to ``max_clips``) clips, and the
-    reconstruction PSNR (dB, frames in [0, 255]) of those clips."""
+    """Per-channel mean / std of the raw latent means over (up to ``max_clips``, spread over the
+    dataset) clips, and the reconstruction PSNR (dB, frames in [0, 255]) of those clips."""
     from expportrait.generator.vae import decode_latents, encode_video
     zs, se, n = [], 0.0, 0
     C = vae.config.z_dim
     ident_mean, ident_std = vae.config.latents_mean, vae.config.latents_std
     vae.register_to_config(latents_mean=[0.0] * C, latents_std=[1.0] * C)   # raw latents
     try:
-        for k in range(min(len(dataset), max_clips)):
+        for k in range(0, len(dataset), max(1, -(-len(dataset) // max_clips))):  # spread out
             video = dataset[k]["frames"][None]                                 # (1, 3, F, H, W)
             z = encode_video(vae, video)                                       # (1, C, T, h, w)
             zs.append(z.movedim(1, -1).reshape(-1, C))
