@@ -217,3 +217,25 @@ def test_cli_dry_run_config_file_and_errors(data, tmp_path, capsys):
                          "--num-frames", "5", "--dry-run"]) == 0, shipped.name
     assert cli.main(["train-generator", "--data", str(data), "--num-frames", "9", "--dry-run"]) == 2
     assert "fewer than 9 frames" in capsys.readouterr().err
+
+
+def test_train_vae_cli_writes_a_loadable_vae_measured_at_clip_length(tmp_path, capsys):
+    """train-vae on synthetic clips: a diffusers VAE folder with the latent statistics in its
+    config and a report whose reconstruction PSNR is measured on clips of the preset's length
+    (9 frames for tiny), not only on the short training crops; --init continues from it."""
+    import json
+
+    from diffusers import AutoencoderKLWan
+
+    from expportrait.cli import main
+    from expportrait.data.datasets import make_synthetic_manifest
+    data = make_synthetic_manifest(tmp_path / "ds", n_clips=2, frames=9, size=32)
+    args = ["train-vae", "--data", str(data), "--preset", "tiny", "--steps", "3", "--batch-size", "1",
+            "--num-frames", "5", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "vae")]) == 0
+    report = json.loads((tmp_path / "vae" / "train_vae.json").read_text())
+    vae = AutoencoderKLWan.from_pretrained(str(tmp_path / "vae"))
+    assert vae.config.latents_mean == report["latents_mean"] and len(report["latents_std"]) == vae.config.z_dim
+    assert report["eval_frames"] == 9 and 0 < report["reconstruction_psnr"] < 100
+    assert main([*args, "--out", str(tmp_path / "vae2"), "--init", str(tmp_path / "vae")]) == 0
+    assert "reconstruction PSNR" in capsys.readouterr().out

@@ -119,7 +119,8 @@ def train_vae(cfg: TrainVAEConfig, progress: bool = True) -> dict:
     (vae.half() if cfg.fp16 else vae).save_pretrained(str(tmp))
     seconds = time.perf_counter() - start
     report = {"config": to_dict(cfg), "log": log, "seconds": round(seconds, 1),
-              "reconstruction_psnr": psnr, "latents_mean": mean, "latents_std": std}
+              "reconstruction_psnr": psnr, "eval_frames": eval_frames, "latents_mean": mean,
+              "latents_std": std}
     (tmp / "train_vae.json").write_text(json.dumps(report, indent=2) + "\n")
     if out.exists():
         shutil.rmtree(out)
