@@ -12,7 +12,7 @@
 #   5. train-generator --preset demo on all 48 (configs/train/demo.json; resumable: rerun)
 #   6. export EMA generator + VAE as fp16 into src/expportrait/checkpoints/demo
 #
-# Step counts can be overridden: VAE_STEPS=2000 GEN_STEPS=12000 bash scripts/train_demo.sh
+# Step counts can be overridden: VAE_STEPS=2000 VAE2_STEPS=800 GEN_STEPS=10000 bash scripts/train_demo.sh
 # Measured times on the 2-core CPU dev machine are in the README ("Demo checkpoint").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +22,7 @@ VAE2=${VAE2:-runs/demo-vae17}
 RUN=${RUN:-runs/demo}
 VAE_STEPS=${VAE_STEPS:-2000}
 VAE2_STEPS=${VAE2_STEPS:-800}
-GEN_STEPS=${GEN_STEPS:-12000}
+GEN_STEPS=${GEN_STEPS:-10000}
 OUT=${OUT:-src/expportrait/checkpoints/demo}
 
 PREP=(--out "$DATA" --frames 0:60 --size 64 --clip-frames 30 --clip-stride 10 --reference random
