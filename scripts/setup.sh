@@ -10,7 +10,7 @@ VENV="${1:-.venv}"
 if [ "$BROWSER" = 1 ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
         chromium chromium-driver >/dev/null
 fi
 PY="${PYTHON:-python3}"
