@@ -93,14 +93,9 @@ def test_self_reenactment_keeps_source_size(pipe, media):
 
 
 @pytest.fixture(scope="module")
-def ckpt(parts, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ckpt")
-    parts["gen"].save_pretrained(folder / "generator", dtype=torch.float16)
-    parts["vae"].save_pretrained(str(folder / "vae"))
-    (folder / "pipeline.json").write_text(json.dumps({
-        "pipeline": {"mode": "auto", "steps": 1},
-        "tracking": {"stages": ["base"], "base": {"rigid_iters": 30, "iters": 60}}}))
-    return folder
+def ckpt(tmp_path_factory):
+    from conftest import write_tiny_checkpoint
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt"))
 
 
 def test_reenact_cli_bad_inputs_exit_2(ckpt, tmp_path, capsys):

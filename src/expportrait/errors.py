@@ -12,6 +12,9 @@ class UserError(Exception):
     """Bad input or environment; the CLI prints ``error: <message>`` and exits with code 2."""
 
 
+PARTIAL_GLOB = ".*.part*"   # what atomic_path's temporaries look like (left behind only by a kill)
+
+
 @contextmanager
 def atomic_path(final: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``final``; rename it onto ``final`` only on success.

@@ -34,31 +34,28 @@ class Reenactor:
     def __init__(self, checkpoint=None, device="cpu", max_frames=300, stages=None, output_dir=None):
         self.checkpoint, self.device, self.max_frames, self.stages = checkpoint, device, max_frames, stages
         self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="expportrait-app-"))
+        self.samples = _sample_files(self.output_dir)   # (astronaut.png, carphone.mp4) paths
         self._pipe = None
 
     def pipeline(self, mode, regions, intensity, smooth, reference_frame, face_index):
         """The loaded pipeline with this request's controls on top of the checkpoint's defaults."""
-        from dataclasses import replace
-
-        from expportrait.commands.reenact import build_pipeline
-        from expportrait.config import override
+        from expportrait.commands.reenact import build_pipeline, with_controls
 
         if self._pipe is None:
             self._pipe = build_pipeline(SimpleNamespace(
                 checkpoint=self.checkpoint, device=self.device, stages=self.stages, mode=None,
                 reference_frame=None, intensity=None, regions=None, smooth=None, face_index=None))
             self._defaults = (self._pipe.config, self._pipe.tracker_cfg)
-        config, tracker_cfg = self._defaults
-        self._pipe.config = override(config, mode=mode, intensity=intensity, regions=regions,
-                                     reference_frame=reference_frame, pose_smooth=smooth)
-        self._pipe.tracker_cfg = replace(tracker_cfg, face_index=face_index)
+        self._pipe.config, self._pipe.tracker_cfg = with_controls(
+            *self._defaults, mode=mode, intensity=intensity, regions=regions,
+            reference_frame=reference_frame, smooth=smooth, face_index=face_index)
         return self._pipe
 
     def __call__(self, source_path, driving_path, mode="auto", regions=REGIONS, intensity=1.0,
                  smooth=1.0, reference_frame=0, max_frames=None, fps=None, steps=None, seed=0,
                  face_index=0, progress=None):
         """-> (result.mp4, result.compare.mp4, info dict). Raises UserError on bad input."""
-        from expportrait.data.video import read_source, resample_fps
+        from expportrait.commands.reenact import read_inputs, run_info
         from expportrait.errors import UserError
         from expportrait.generator.pipeline import write_outputs
 
@@ -70,12 +67,7 @@ class Reenactor:
         if not regions:
             raise UserError("select at least one of pose, expression, eyes, lips")
         limit = min(int(max_frames or self.max_frames), self.max_frames)
-        source = read_source(source_path)
-        driving = read_source(driving_path, max_frames=limit)
-        if len(driving.frames) < 2:
-            raise UserError(f"the driving file must be a video (got {len(driving.frames)} frame)")
-        if fps:
-            driving = resample_fps(driving, float(fps))
+        source, driving = read_inputs(source_path, driving_path, limit, float(fps) if fps else None)
         pipe = self.pipeline(mode=None if mode == "auto" else mode, regions=regions,
                              intensity=float(intensity), smooth=float(smooth),
                              reference_frame=int(reference_frame or 0),
@@ -84,9 +76,7 @@ class Reenactor:
         result = pipe(source, driving, steps=int(steps) if steps else None, seed=int(seed or 0))
         stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{int(t * 1000) % 1000:03d}"
         out, cmp = write_outputs(result, self.output_dir / f"result-{stamp}.mp4", source, driving)
-        info = {"mode": result.mode, "frames": int(len(result.frames)),
-                "size_hw": list(result.frames.shape[1:3]), "fps": result.fps,
-                "seconds": round(time.perf_counter() - t, 1), "timings_s": result.timings}
+        info = {**run_info(result), "seconds": round(time.perf_counter() - t, 1)}
         return str(out), str(cmp), info
 
 
@@ -130,8 +120,8 @@ def build_ui(reenactor: Reenactor):
                 fps = gr.Number(0, label="output fps (0 = driver's)")
                 steps = gr.Number(0, precision=0, label="sampler steps (0 = checkpoint's)")
                 seed = gr.Number(0, precision=0, label="seed")
-        samples = _sample_files(reenactor.output_dir)
-        gr.Examples([list(samples)], [source, driving], label="Bundled samples (astronaut <- carphone)")
+        gr.Examples([list(reenactor.samples)], [source, driving],
+                    label="Bundled samples (astronaut <- carphone)")
         button = gr.Button("Reenact", variant="primary", elem_id="run")
         with gr.Row():
             result = gr.Video(label="Result", elem_id="result")
@@ -180,5 +170,5 @@ def run(args) -> int:
           flush=True)
     ui.queue(default_concurrency_limit=1).launch(
         server_name=args.host, server_port=args.port, show_error=True,
-        allowed_paths=[str(reenactor.output_dir), str(Path(_sample_files(reenactor.output_dir)[1]).parent)])
+        allowed_paths=[str(reenactor.output_dir), str(Path(reenactor.samples[1]).parent)])
     return 0

@@ -34,10 +34,19 @@ def add_arguments(p) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda")
 
 
+def with_controls(config, tracker_cfg, *, mode=None, reference_frame=None, intensity=None,
+                  regions=None, smooth=None, face_index=None):
+    """(PipelineConfig, TrackConfig) with the user's controls set; None keeps the default."""
+    from expportrait.config import override
+
+    return (override(config, mode=mode, reference_frame=reference_frame, intensity=intensity,
+                     regions=regions, pose_smooth=smooth),
+            override(tracker_cfg, face_index=face_index))
+
+
 def build_pipeline(args):
     from dataclasses import replace
 
-    from expportrait.config import override
     from expportrait.errors import UserError
     from expportrait.generator.pipeline import ReenactPipeline
 
@@ -52,10 +61,9 @@ def build_pipeline(args):
     if args.face_index is not None and args.face_index < 0:
         raise UserError(f"--face-index must be >= 0, got {args.face_index}")
     pipe = ReenactPipeline.from_checkpoint(args.checkpoint, device=args.device)
-    pipe.config = override(pipe.config, mode=args.mode, reference_frame=args.reference_frame,
-                           intensity=args.intensity, regions=regions, pose_smooth=args.smooth)
-    if args.face_index is not None:
-        pipe.tracker_cfg = replace(pipe.tracker_cfg, face_index=args.face_index)
+    pipe.config, pipe.tracker_cfg = with_controls(
+        pipe.config, pipe.tracker_cfg, mode=args.mode, reference_frame=args.reference_frame,
+        intensity=args.intensity, regions=regions, smooth=args.smooth, face_index=args.face_index)
     if args.stages:
         stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
         if set(stages) - {"base", "personalized"} or "base" not in stages:
@@ -64,27 +72,40 @@ def build_pipeline(args):
     return pipe
 
 
-def run(args) -> int:
+def read_inputs(source_path, driving_path, max_frames=None, fps=None):
+    """-> (source Video, driving Video) for a reenactment: the driver must be a video; ``fps``
+    resamples it (same duration, so its audio stays in sync)."""
     from expportrait.data.video import read_source, resample_fps
+    from expportrait.errors import UserError
+
+    source = read_source(source_path)
+    driving = read_source(driving_path, max_frames=max_frames)
+    if len(driving.frames) < 2:
+        raise UserError(f"the driving input {driving_path} must be a video (got {len(driving.frames)} frame)")
+    if fps is not None:
+        driving = resample_fps(driving, fps)
+    return source, driving
+
+
+def run_info(result) -> dict:
+    """The OUT.json summary of a ``ReenactResult``."""
+    return {"mode": result.mode, "frames": int(len(result.frames)),
+            "size_hw": list(result.frames.shape[1:3]), "crop": int(result.crops.shape[1]),
+            "fps": result.fps, "timings_s": result.timings}
+
+
+def run(args) -> int:
     from expportrait.errors import UserError, atomic_path
     from expportrait.generator.pipeline import write_outputs
 
     if not str(args.out).lower().endswith(".mp4"):
         raise UserError(f"--out must end in .mp4, got {args.out}")
-    source = read_source(args.source)
-    driving = read_source(args.driving, max_frames=args.max_frames)
-    if len(driving.frames) < 2:
-        raise UserError(f"--driving must be a video (got {len(driving.frames)} frame)")
-    if args.fps is not None:
-        driving = resample_fps(driving, args.fps)
+    source, driving = read_inputs(args.source, args.driving, args.max_frames, args.fps)
     pipe = build_pipeline(args)
     result = pipe(source, driving, steps=args.steps, seed=args.seed)
     out, cmp = write_outputs(result, args.out, source, driving)
-    info = {"mode": result.mode, "frames": int(len(result.frames)),
-            "size_hw": list(result.frames.shape[1:3]), "crop": int(result.crops.shape[1]),
-            "fps": result.fps, "timings_s": result.timings}
     with atomic_path(Path(out).with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps(info, indent=2) + "\n")
+        tmp.write_text(json.dumps(run_info(result), indent=2) + "\n")
     print(f"{result.mode}-reenactment: {len(result.frames)} frames "
           f"{result.frames.shape[2]}x{result.frames.shape[1]} -> {out} (+ {cmp.name})")
     return 0

@@ -34,7 +34,7 @@ import numpy as np
 
 from expportrait.data.crop import CropConfig, crop, crop_cameras, face_boxes
 from expportrait.data.datasets import clip_metadata, write_clip, write_manifest
-from expportrait.errors import UserError, atomic_path
+from expportrait.errors import PARTIAL_GLOB, UserError, atomic_path
 
 Tracker = Callable[[np.ndarray, float], Any]
 Renderer = Callable[[Any, np.ndarray, np.ndarray, int], np.ndarray]
@@ -145,7 +145,7 @@ def remove_partial_files(root: Path) -> int:
     for sub in ("clips", "index", "fits", "."):
         folder = root / sub
         if folder.is_dir():
-            for f in folder.glob(".*.part*"):
+            for f in folder.glob(PARTIAL_GLOB):
                 f.unlink(missing_ok=True)
                 count += 1
     return count

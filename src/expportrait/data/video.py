@@ -155,8 +155,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, audio_from: st
             audio = _open_audio(audio_from)
             astream = None
             if audio:
-                astream = out.add_stream("aac", rate=audio[1].rate,
-                                         layout="stereo" if audio[1].channels > 1 else "mono")
+                astream = out.add_stream("aac", rate=audio[1].rate, layout=_layout(audio[1]))
             for img in frames:
                 for packet in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
                     out.mux(packet)
@@ -182,6 +181,11 @@ def _open_audio(path):
     return container, container.streams.audio[0]
 
 
+def _layout(stream) -> str:
+    """The output channel layout of an audio stream: stereo (downmixed) or mono."""
+    return "stereo" if stream.channels > 1 else "mono"
+
+
 def _copy_audio(audio, astream, out, start: float, duration: float) -> None:
     """Samples [start, start + duration) of the audio stream, cut exactly, encoded with explicit
     timestamps from 0 (the AAC encoder's priming delay then goes into the mp4 edit list instead
@@ -189,8 +193,7 @@ def _copy_audio(audio, astream, out, start: float, duration: float) -> None:
     import av
 
     container, stream = audio
-    layout = "stereo" if stream.channels > 1 else "mono"
-    rate = stream.rate
+    layout, rate = _layout(stream), stream.rate
     resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
     first, last = int(round(start * rate)), int(round((start + duration) * rate))
     chunks, pos = [], None

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from expportrait.config import to_dict
-from expportrait.errors import UserError, atomic_path
+from expportrait.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -152,8 +152,3 @@ def latent_stats(vae, dataset, num_frames: int, max_clips: int = 32) -> tuple[li
     mse = se / max(n, 1)
     psnr = float(10 * torch.log10(torch.tensor(255.0 ** 2 / max(mse, 1e-10))))
     return z.mean(0).tolist(), z.std(0).clamp_min(1e-3).tolist(), round(psnr, 2)
-
-
-def save_report(path: str | Path, report: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
