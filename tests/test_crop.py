@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from expportrait.data.crop import (CropConfig, blend_mask, box_jitter, crop, crop_cameras,
-                                   face_boxes, paste_back, raw_boxes)
+                                   face_boxes, paste_back, raw_boxes, rotate_normals,
+                                   rotation_affine)
 from expportrait.errors import UserError
 
 
@@ -79,3 +80,46 @@ def test_blend_mask_and_errors():
     with pytest.raises(UserError):
         paste_back(np.zeros((2, 8, 8, 3), np.uint8), np.zeros((3, 4, 4, 3), np.uint8),
                    np.ones((3, 3)))
+
+
+def _sphere_normals(S=64, r=22.0):
+    """Normal map of a sphere centred in the crop, (1, S, S, 3) uint8 (x right, y up)."""
+    c = (S - 1) / 2
+    u, v = np.meshgrid(np.arange(S), np.arange(S))
+    x, y = (u - c) / r, -(v - c) / r
+    z2 = 1 - x ** 2 - y ** 2
+    n = np.stack([x, y, np.sqrt(np.clip(z2, 0, 1))], -1)
+    img = np.round((n * 0.5 + 0.5) * 255).astype(np.uint8)
+    return np.where((z2 > 0)[..., None], img, 0)[None], z2
+
+
+@pytest.mark.parametrize("deg", [25.0, -40.0])
+def test_rotated_normals_turn_with_the_picture(deg):
+    """A sphere looks the same after any turn about its centre, so a rotated sphere normal map must
+    equal the original: only true if the vectors turn the same way as the pixels."""
+    n, z2 = _sphere_normals()
+    rot = rotate_normals(n, deg)
+    inner = z2 > 0.1                                               # away from the silhouette
+    dec = lambda a: a[0].astype(float) / 255 * 2 - 1
+    err = np.abs(dec(rot) - dec(n))[inner].max()
+    assert err < 0.12                                              # one-pixel nearest-neighbour steps
+    t = np.deg2rad(-2 * deg)                                       # vectors turned the other way instead
+    v = dec(rotate_normals(n, deg))
+    x, y = v[..., 0] * np.cos(t) - v[..., 1] * np.sin(t), v[..., 0] * np.sin(t) + v[..., 1] * np.cos(t)
+    assert np.abs(np.stack([x, y], -1) - dec(n)[..., :2])[inner].max() > 0.5
+    assert (rot[0][~(z2 > -0.2)] == 0).all()                      # background stays exactly black
+    assert np.array_equal(rotate_normals(n, 0.0), n)
+
+
+def test_rotated_crop_takes_the_corners_from_the_frame(carphone):
+    frames, lmk = carphone
+    boxes = face_boxes(lmk, CropConfig())[:4]
+    S = 64
+    plain, turned = crop(frames[:4], boxes, S), crop(frames[:4], boxes, S, 30.0)
+    import cv2
+    twice = np.stack([cv2.warpAffine(p, rotation_affine(S, 30.0), (S, S), flags=cv2.INTER_CUBIC)
+                      for p in plain])
+    disc = blend_mask(S, 0.05) > 0.99                              # where rotating the crop is defined
+    diff = np.abs(turned.astype(int) - twice.astype(int))[:, disc].mean()
+    assert diff < 6                                                # same picture (interpolated twice)
+    assert np.abs(turned.astype(int) - plain.astype(int))[:, disc].mean() > 3 * diff

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from expportrait.errors import UserError
 from expportrait.generator.config import get_preset
-from expportrait.generator.longvideo import (generate, sample_long, window_cond, window_starts,
-                                             window_weights, windowed_model_fn)
+from expportrait.generator.longvideo import (clip_spans, generate, known_first_model_fn,
+                                             sample_clip)
 from expportrait.generator.model import GenCond, ReenactGenerator
 from expportrait.generator.sampling import (cfg, get_sigmas, guided_model_fn, sample_euler,
                                             sample_unipc)
@@ -84,56 +84,59 @@ def test_cfg_combines_passes(model):
     assert torch.allclose(guided_model_fn(model, cond, 1.0)(x, sigma), v_c, atol=1e-6)
 
 
-@settings(max_examples=60, deadline=None)
-@given(total=st.integers(1, 40), window=st.integers(1, 9), overlap=st.integers(0, 8))
-def test_window_weights_partition_of_unity(total, window, overlap):
-    if overlap >= window:
-        return
-    starts = window_starts(total, window, overlap)
-    w = min(window, total)
-    acc = torch.zeros(total)
-    for s, weight in zip(starts, window_weights(starts, window, total)):
-        assert weight.shape == (w,) and torch.all(weight > 0)
-        acc[s:s + w] += weight
-    assert torch.allclose(acc, torch.ones(total), atol=1e-6)
-    assert starts[0] == 0 and starts[-1] + w == total
+@settings(max_examples=80, deadline=None)
+@given(frames=st.integers(1, 200), clip=st.integers(2, 33))
+def test_clip_spans_chain_on_one_shared_frame(frames, clip):
+    spans = clip_spans(frames, clip)
+    assert spans[0][0] == 0 and spans[-1][1] == frames
+    assert all(0 < b - a <= clip for a, b in spans)
+    assert all(b - a == clip for a, b in spans[:-1])              # only the last may be shorter
+    assert all(a2 == b1 - 1 for (_, b1), (a2, _) in zip(spans, spans[1:]))
+    assert len(spans) == max(1, -(-(frames - 1) // (clip - 1)))  # ~ F / (clip - 1) clips
 
 
-def test_three_windows_without_overlap_equal_separate_windows(model):
-    window, total, steps = 3, 9, 3
-    assert window_starts(total, window, 0) == [0, 3, 6]
-    cond = _cond(4 * (total - 1) + 1)
-    noise = torch.randn(1, 16, total, 4, 4, generator=torch.Generator().manual_seed(2))
-    long = sample_long(model, cond, noise, steps=steps, shift=3.0, window=window, overlap=0)
-    for s in (0, 3, 6):
-        fn = guided_model_fn(model, window_cond(cond, s, s + window))
-        alone = sample_euler(fn, noise[:, :, s:s + window], get_sigmas(steps, 3.0))
-        assert torch.allclose(long[:, :, s:s + window], alone, atol=1e-6)
-    # with overlap the windows interact (blended every step), so the result differs
-    blended = sample_long(model, cond, noise, steps=steps, shift=3.0, window=window, overlap=1)
-    assert not torch.allclose(blended, long, atol=1e-4)
+def test_clip_spans_reject_bad_sizes():
+    with pytest.raises(UserError, match="at least 2"):
+        clip_spans(10, 1)
+    with pytest.raises(UserError, match="at least one"):
+        clip_spans(0, 5)
 
 
-def test_window_calls_grow_linearly_with_constant_size():
-    calls = []
-    for total in (5, 9, 17, 33):
-        sizes = []
-        fn = windowed_model_fn(lambda a, b: (lambda x, s: torch.zeros_like(x)), total, 5, 1,
-                               on_window=lambda a, b: sizes.append(b - a))
-        sample_euler(fn, torch.zeros(1, 1, total, 1, 1), get_sigmas(2, 1.0))
-        assert set(sizes) == {5}                                    # constant window size
-        calls.append(len(sizes))
-    assert calls == [2 * len(window_starts(t, 5, 1)) for t in (5, 9, 17, 33)]
-    assert calls[-1] <= 2 * ((33 - 5) // 4 + 2)                     # ~ T / stride windows
+@pytest.mark.parametrize("sampler", ["euler", "unipc"])
+def test_known_first_latent_stays_on_its_path(model, sampler):
+    """A continued clip ends exactly on the known first latent; the model sees it."""
+    cond = _cond(9)
+    g = torch.Generator().manual_seed(4)
+    noise, z0 = torch.randn(1, 16, 3, 4, 4, generator=g), torch.randn(1, 16, 1, 4, 4, generator=g)
+    free = sample_clip(model, cond, noise, steps=4, shift=3.0, sampler=sampler)
+    held = sample_clip(model, cond, noise, steps=4, shift=3.0, sampler=sampler, first=z0)
+    assert torch.allclose(held[:, :, :1], z0, atol=1e-4)
+    assert not torch.allclose(free[:, :, :1], z0, atol=1e-2)
+    assert not torch.allclose(held[:, :, 1:], free[:, :, 1:], atol=1e-4)   # the rest follows it
+    seen = []
+    fn = known_first_model_fn(lambda x, s: torch.zeros_like(x), z0, noise[:, :, :1])
+    sample_euler(fn, noise, get_sigmas(3, 3.0),
+                 callback=lambda d: seen.append((d["sigma"], d["x"][:, :, :1].clone())))
+    sigmas = get_sigmas(3, 3.0)
+    for i, (_, x) in enumerate(seen):                             # on the straight path every step
+        s = sigmas[i + 1]
+        assert torch.allclose(x, (1 - s) * z0 + s * noise[:, :, :1], atol=1e-5)
 
 
-def test_generate_any_length_deterministic(model):
+def test_generate_chains_clips_of_constant_size(model):
     torch.manual_seed(0)
     vae = build_vae(TINY)
     cond = _cond(14)
-    a = generate(model, vae, cond, num_frames=14, steps=2, seed=7, window=2, overlap=1)
-    b = generate(model, vae, cond, num_frames=14, steps=2, seed=7, window=2, overlap=1)
+    seen = []
+    a = generate(model, vae, cond, num_frames=14, steps=2, seed=7, window=2,
+                 callback=lambda d: seen.append((d["clip"], d["clips"], d["x"].shape[2])))
+    b = generate(model, vae, cond, num_frames=14, steps=2, seed=7, window=2)
     assert a.shape == (1, 3, 14, 32, 32) and torch.equal(a, b)
     assert a.min() >= -1 and a.max() <= 1
+    # clips of 5 frames sharing one: (0,5) (4,9) (8,13) (12,14); 2 latent frames each, 2 steps
+    assert seen == [(k, 4, 2) for k in range(4) for _ in range(2)]
+    # the first clip is exactly a clip sampled on its own with the same seed
+    alone = generate(model, vae, cond, num_frames=5, steps=2, seed=7, window=2)
+    assert torch.equal(a[:, :, :5], alone)
     with pytest.raises(UserError, match="frames"):
         generate(model, vae, cond, num_frames=20, steps=1)

@@ -47,6 +47,25 @@ def test_prepare_writes_a_loadable_manifest(prepared):
     assert np.array_equal(plain["ref_normal"].numpy(), plain["pose_normals"][0].numpy())
 
 
+def test_prepare_rotation_copies(tmp_path):
+    """--rotations adds turned copies of every clip; their reference stays the unturned frame."""
+    tcfg = tmp_path / "track.json"
+    tcfg.write_text(json.dumps({"stages": ["base"], "base": {"rigid_iters": 30, "iters": 60}}))
+    assert main(["prepare", "sample:carphone", "--out", str(tmp_path / "ds"), "--size", "64",
+                 "--frames", "0:5", "--clip-frames", "5", "--rotations=0,15", "--stages", "base",
+                 "--track-config", str(tcfg)]) == 0
+    m = read_manifest(tmp_path / "ds")
+    names = [c["file"] for c in m["clips"]]
+    assert len(names) == 2 and names[1].endswith("s0r1-0000.safetensors")
+    plain, turned = (read_clip(tmp_path / "ds" / f) for f in names)
+    assert np.array_equal(turned["ref_image"].numpy(), plain["ref_image"].numpy())
+    assert np.array_equal(turned["ref_normal"].numpy(), plain["ref_normal"].numpy())
+    assert np.abs(turned["frames"].float() - plain["frames"].float()).mean() > 5
+    # the same normals, turned: equal foreground area up to nearest-neighbour edges
+    a, b = plain["pose_normals"].numpy().any(1).sum(), turned["pose_normals"].numpy().any(1).sum()
+    assert abs(a - b) < 0.05 * a
+
+
 def test_prepare_resumes(prepared, capsys):
     ds, args = prepared
     files = sorted((ds / "clips").glob("*.safetensors"))

@@ -27,6 +27,8 @@ def add_arguments(p) -> None:
                    help="reference frame per clip: first frame of the range, or a random other frame")
     p.add_argument("--flip", action="store_true", help="add horizontally flipped copies")
     p.add_argument("--scales", default="1.0", help="comma list of crop-box scale augmentations")
+    p.add_argument("--rotations", default="0",
+                   help="comma list of in-plane rotation augmentations in degrees (e.g. -20,0,20)")
     p.add_argument("--crop-scale", type=float, default=2.2, help="box side / face width (default 2.2)")
     p.add_argument("--stages", default="base,personalized", help="tracking stages (default: full)")
     p.add_argument("--iters", type=int, default=None, help="personalized-stage iterations")
@@ -44,13 +46,17 @@ def build_config(args):
 
     try:
         scales = tuple(float(s) for s in args.scales.split(",") if s.strip())
+        rotations = tuple(float(s) for s in args.rotations.split(",") if s.strip())
     except ValueError:
-        raise UserError(f"--scales must be a comma list of numbers, got {args.scales!r}") from None
+        raise UserError(f"--scales and --rotations must be comma lists of numbers, got "
+                        f"{args.scales!r}, {args.rotations!r}") from None
+    if not rotations or max(abs(r) for r in rotations) > 90 or len(set(rotations)) != len(rotations):
+        raise UserError(f"--rotations must be distinct angles within +-90 degrees, got {args.rotations!r}")
     if not scales or min(scales) <= 0 or args.size < 8 or args.clip_frames < 1:
         raise UserError("--scales must be positive, --size >= 8 and --clip-frames >= 1")
     cfg = PrepareConfig(size=args.size, clip_frames=args.clip_frames, clip_stride=args.clip_stride,
                         frames=parse_range(args.frames), reference=args.reference, flip=args.flip,
-                        scales=scales, crop=CropConfig(size=args.size, scale=args.crop_scale),
+                        scales=scales, rotations=rotations, crop=CropConfig(size=args.size, scale=args.crop_scale),
                         seed=args.seed)
     return cfg
 

@@ -78,16 +78,51 @@ def crop_cameras(camera: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray
                      cam[:, 3] * s + A[:, 1, 2]], -1).astype(np.float32)
 
 
-def crop(frames: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
-    """frames (F, H, W, 3) uint8, boxes (F, 3) -> (F, size, size, 3) uint8 (edges replicated)."""
+def rotation_affine(size: int, degrees: float) -> np.ndarray:
+    """(2, 3) affine rotating an S x S crop about its centre by ``degrees`` (counter-clockwise on
+    screen, OpenCV's convention)."""
+    c = (size - 1) / 2.0
+    return cv2.getRotationMatrix2D((c, c), float(degrees), 1.0)
+
+
+def crop(frames: np.ndarray, boxes: np.ndarray, size: int, degrees: float = 0.0) -> np.ndarray:
+    """frames (F, H, W, 3) uint8, boxes (F, 3) -> (F, size, size, 3) uint8 (edges replicated).
+    ``degrees``: the crop's content rotated about its centre (augmentation; corners come from the
+    frame, not from padding)."""
     frames = np.asarray(frames)
     if len(frames) != len(boxes):
         raise UserError(f"{len(frames)} frames but {len(boxes)} crop boxes")
     out = np.empty((len(frames), size, size, 3), np.uint8)
+    R = np.vstack([rotation_affine(size, degrees), [0, 0, 1]])
     for i, (f, b) in enumerate(zip(frames, boxes)):
         flags = cv2.INTER_AREA if b[2] > 2 * size else cv2.INTER_CUBIC
-        out[i] = cv2.warpAffine(np.ascontiguousarray(f), crop_affine(b, size), (size, size),
+        A = crop_affine(b, size) if degrees == 0 else (R @ np.vstack([crop_affine(b, size), [0, 0, 1]]))[:2]
+        out[i] = cv2.warpAffine(np.ascontiguousarray(f), A, (size, size),
                                 flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
+def rotate_normals(normals: np.ndarray, degrees: float) -> np.ndarray:
+    """Normal maps (F, S, S, 3) uint8 (``render.maps`` encoding: x right, y up, background 0)
+    rotated like ``crop(..., degrees)``: the picture turns about the centre and so does every
+    normal's (x, y); nearest-neighbour, so the background stays exactly 0."""
+    normals = np.asarray(normals)
+    if degrees == 0:
+        return normals.copy()
+    S = normals.shape[1]
+    A = rotation_affine(S, degrees)
+    t = np.deg2rad(degrees)
+    cos, sin = np.cos(t), np.sin(t)
+    out = np.empty_like(normals)
+    for i, n in enumerate(normals):
+        w = cv2.warpAffine(np.ascontiguousarray(n), A, (S, S), flags=cv2.INTER_NEAREST,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        fg = w.any(-1)
+        v = w.astype(np.float64) / 255.0 * 2 - 1                        # (S, S, 3) unit-ish normals
+        x, y = v[..., 0] * cos - v[..., 1] * sin, v[..., 0] * sin + v[..., 1] * cos
+        rot = np.stack([x, y, v[..., 2]], -1)
+        enc = np.clip(np.round((rot * 0.5 + 0.5) * 255.0), 0, 255).astype(np.uint8)
+        out[i] = np.where(fg[..., None], enc, 0)
     return out
 
 

@@ -14,7 +14,10 @@ Per input video (``prepare_video``):
    ``reenact`` does: one reference frame for the whole video), ``"random"`` = a frame of the same
    video drawn outside the clip when possible (seeded by the clip name), which teaches the
    generator to handle a reference whose pose/expression differs from the target;
-6. optional horizontal flip copies (normal x flipped) of every clip;
+6. optional horizontal flip copies (normal x flipped) of every clip, and in-plane rotation copies
+   (``rotations`` in degrees: crop and normal maps turned about the crop centre, normal vectors
+   turned with them; the reference stays unrotated, so the generator learns head rolls the
+   reference does not show);
 7. ``write_clip`` per clip (atomic), then ``DATASET/index/<video_id>.json`` listing the entries:
    the marker that the video is complete (resume skips it when every clip file validates).
 
@@ -32,7 +35,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from expportrait.data.crop import CropConfig, crop, crop_cameras, face_boxes
+from expportrait.data.crop import CropConfig, crop, crop_cameras, face_boxes, rotate_normals
 from expportrait.data.datasets import clip_metadata, write_clip, write_manifest
 from expportrait.errors import PARTIAL_GLOB, UserError, atomic_path
 
@@ -49,6 +52,7 @@ class PrepareConfig:
     reference: str = "first"           # "first" | "random"
     flip: bool = False                 # add horizontally flipped copies
     scales: tuple[float, ...] = (1.0,)  # crop-box scale augmentation (1.0 = the CropConfig box)
+    rotations: tuple[float, ...] = (0.0,)  # in-plane rotation augmentation, degrees (0 = none)
     crop: CropConfig = CropConfig()
     seed: int = 0
 
@@ -170,20 +174,23 @@ def prepare_video(root: str | Path, frames: np.ndarray, fps: float, name: str, t
         boxes = face_boxes(lmk, ccfg)                                            # 2 (F, 3)
         crops = crop(frames, boxes, cfg.size)                                    # 3 (F, S, S, 3)
         normals = render(fit, np.arange(F), crop_cameras(camera, boxes, cfg.size), cfg.size)
-        for ci, (a, b) in enumerate(spans):                                      # 4
-            clip_name = f"{name}-s{si}-{ci:04d}"
-            ref = _reference(cfg, F, a, b, clip_name)                            # 5
-            parts = {"frames": crops[a:b], "pose_normals": normals[a:b],
-                     "ref_image": crops[ref], "ref_normal": normals[ref]}
-            variants = [("", parts)]
-            if cfg.flip:                                                         # 6
-                variants.append(("-flip", {k: (flip_normals(v) if "normal" in k else v[..., ::-1, :])
-                                           for k, v in parts.items()}))
-            for suffix, p in variants:                                           # 7
-                entries.append(write_clip(
-                    root, clip_name + suffix, _chw(p["frames"]), _chw(p["pose_normals"]),
-                    _chw(p["ref_image"]), _chw(p["ref_normal"]), source=source,
-                    frame_range=(offset + a, offset + b), ref_frame=offset + ref))
+        for ri, deg in enumerate(cfg.rotations):
+            rcrops = crops if deg == 0 else crop(frames, boxes, cfg.size, deg)      # (F, S, S, 3)
+            rnormals = normals if deg == 0 else rotate_normals(normals, deg)
+            for ci, (a, b) in enumerate(spans):                                  # 4
+                clip_name = f"{name}-s{si}-{ci:04d}" if deg == 0 else f"{name}-s{si}r{ri}-{ci:04d}"
+                ref = _reference(cfg, F, a, b, clip_name)                        # 5
+                parts = {"frames": rcrops[a:b], "pose_normals": rnormals[a:b],
+                         "ref_image": crops[ref], "ref_normal": normals[ref]}
+                variants = [("", parts)]
+                if cfg.flip:                                                     # 6
+                    variants.append(("-flip", {k: (flip_normals(v) if "normal" in k else v[..., ::-1, :])
+                                               for k, v in parts.items()}))
+                for suffix, p in variants:                                       # 7
+                    entries.append(write_clip(
+                        root, clip_name + suffix, _chw(p["frames"]), _chw(p["pose_normals"]),
+                        _chw(p["ref_image"]), _chw(p["ref_normal"]), source=source,
+                        frame_range=(offset + a, offset + b), ref_frame=offset + ref))
     with atomic_path(index_path(root, name)) as tmp:
         tmp.write_text(json.dumps({"fps": float(fps), "clips": entries}, indent=1) + "\n")
     return entries

@@ -8,5 +8,5 @@ Modules (import them directly; this package imports nothing heavy):
 - ``vae``: ``build_vae``, ``encode_video``, ``decode_latents`` (streamed / tiled Wan VAE)
 - ``flow``: ``sample_timesteps``, ``flow_matching_loss`` (Wan-style rectified flow)
 - ``sampling``: ``get_sigmas``, ``sample_euler``, ``sample_unipc``, ``cfg``, ``guided_model_fn``
-- ``longvideo``: ``generate`` (sliding windows over latent time, blended every step)
+- ``longvideo``: ``generate`` (clips of the trained length chained on a shared frame)
 """

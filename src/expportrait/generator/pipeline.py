@@ -13,8 +13,8 @@ Numbered steps of ``ReenactPipeline.__call__`` (components are injected, so each
 5. ``conditions``: temporally stable crop boxes from the driven fit's landmarks (``data.crop``);
    the reference crop of the source's reference frame (its own box) and its normal map N^R; the
    driven normal maps N^D rendered directly in crop space (crop cameras).
-6. ``generate``: VAE-encode the reference crop, sample with sliding windows
-   (``longvideo.generate``) -> generated crops.
+6. ``generate``: VAE-encode the reference crop, sample clips of the trained length chained on a
+   shared frame (``longvideo.generate``) -> generated crops.
 7. ``paste_back``: blend the crops into the source's reference frame at its original resolution
    with a feathered elliptical mask.
 8. ``write_outputs`` (the caller): ``OUT.mp4`` (driving audio carried over) and
@@ -64,8 +64,7 @@ class PipelineConfig:
     eyes: bool = True                  # eyeballs in the normal maps
     steps: int | None = None           # sampler steps (None: the generator preset's)
     cfg_scale: float | None = None
-    window: int | None = None          # latent frames per window (None: the preset's clip)
-    overlap: int | None = None
+    window: int | None = None          # latent frames per chained clip (None: the preset's clip)
     sampler: str = "euler"
     # ablations (benchmarks/reenact.py): "full"; "base_only" = base-model normals (no Delta_g,
     # Delta_f); "direct_copy" = the driver's own Delta_f pasted on the target instead of G;
@@ -210,7 +209,7 @@ class ReenactPipeline:
                        ref_normal=_unit(ref_normal)[None].to(dev),                 # (1, 3, S, S)
                        ref_latents=encode_video(self.vae, ref))                   # (1, C, 1, h, w)
         video = generate(self.generator, self.vae, cond, steps=steps or cfg.steps, seed=seed,
-                         window=cfg.window, overlap=cfg.overlap, cfg_scale=cfg.cfg_scale,
+                         window=cfg.window, cfg_scale=cfg.cfg_scale,
                          sampler=cfg.sampler)                                     # (1, 3, F, S, S)
         out = ((video[0].permute(1, 2, 3, 0).float().cpu().clamp(-1, 1) + 1) * 127.5 + 0.5)
         return out.to(torch.uint8).numpy()                                        # (F, S, S, 3)
