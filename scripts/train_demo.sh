@@ -11,8 +11,14 @@
 #   4. train-vae again from step 2's weights on all 48 clips, 17-frame crops
 #   5. train-generator --preset demo on all 48 (configs/train/demo.json; resumable: rerun)
 #   6. export EMA generator + VAE as fp16 into src/expportrait/checkpoints/demo
+#   7. prepare both again with in-plane rotation copies (-20,-10,0,10,20 degrees: the held-out
+#      carphone frames roll the head more than frames 0-59) -> 240 clips
+#   8. turn the exported generator into a "ref_residual" one (same weights, output projection
+#      zeroed: it starts by reproducing the reference; cfg off) and train it on the 240 clips
+#      (configs/train/demo-res.json) with the exported fp16 VAE
+#   9. export that EMA generator + the same VAE into src/expportrait/checkpoints/demo
 #
-# Step counts can be overridden: VAE_STEPS=2000 VAE2_STEPS=800 GEN_STEPS=10000 bash scripts/train_demo.sh
+# Step counts can be overridden: VAE_STEPS=2000 VAE2_STEPS=800 GEN_STEPS=10000 RES_STEPS=10000 bash scripts/train_demo.sh
 # Measured times on the 2-core CPU dev machine are in the README ("Demo checkpoint").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +29,9 @@ RUN=${RUN:-runs/demo}
 VAE_STEPS=${VAE_STEPS:-2000}
 VAE2_STEPS=${VAE2_STEPS:-800}
 GEN_STEPS=${GEN_STEPS:-10000}
+RES_STEPS=${RES_STEPS:-10000}
+DATA_ROT=${DATA_ROT:-data/clips-demo-rot}
+RUN_RES=${RUN_RES:-runs/demo-res}
 OUT=${OUT:-src/expportrait/checkpoints/demo}
 
 PREP=(--out "$DATA" --frames 0:60 --size 64 --clip-frames 30 --clip-stride 10 --reference random
@@ -49,10 +58,34 @@ fi
 expportrait train-generator --config configs/train/demo.json --data "$DATA" --vae-dir "$VAE2" \
     --out "$RUN" --max-steps "$GEN_STEPS" --resume latest
 
-python - "$RUN/final/ema" "$VAE2" "$OUT" <<'PY'
+export_demo() {  # EMA generator folder, VAE folder -> fp16 checkpoint in $OUT
+    python - "$1" "$2" "$OUT" <<'PY'
 import sys
 from expportrait.generator.pipeline import export_checkpoint
 out = export_checkpoint(sys.argv[1], sys.argv[2], sys.argv[3], "configs/demo/pipeline.json")
 print(f"exported the demo checkpoint to {out}")
 PY
+}
+if [ ! -f "$RUN_RES/final/ema/config.json" ]; then
+    export_demo "$RUN/final/ema" "$VAE2"
+fi
+
+expportrait prepare sample:carphone sample:astronaut "${PREP[@]/$DATA/$DATA_ROT}" --rotations=-20,-10,0,10,20
+if [ ! -f "$RUN_RES-init/config.json" ]; then
+    python - "$OUT/generator" "$RUN_RES-init" <<'PY'
+import sys
+from dataclasses import replace
+import torch
+from expportrait.generator.model import ReenactGenerator
+src = ReenactGenerator.from_pretrained(sys.argv[1])
+model = ReenactGenerator(replace(src.config, prediction="ref_residual", cfg_scale=1.0))
+model.load_state_dict(src.state_dict(), strict=True)
+torch.nn.init.zeros_(model.transformer.proj_out.weight)
+torch.nn.init.zeros_(model.transformer.proj_out.bias)
+model.float().save_pretrained(sys.argv[2])
+PY
+fi
+expportrait train-generator --config configs/train/demo-res.json --data "$DATA_ROT" --out "$RUN_RES" \
+    --init "$RUN_RES-init" --vae-dir "$OUT/vae" --max-steps "$RES_STEPS" --resume latest
+export_demo "$RUN_RES/final/ema" "$OUT/vae"
 du -sh "$OUT"

@@ -164,6 +164,51 @@ def test_flow_matching_loss_reproducible_and_trains_adapters():
     assert 0 < sig.min() and sig.max() < 1 and sig.mean() > uni.mean() + 0.1
 
 
+def test_ref_residual_untrained_returns_the_reference_and_learns_offsets():
+    """prediction="ref_residual": x0 = reference latents + output, velocity (x - x0) / sigma."""
+    from expportrait.generator.longvideo import sample_clip
+    cfg = replace(TINY, prediction="ref_residual")
+    model = ReenactGenerator(cfg).eval()
+    cond = _cond(cfg, batch=1)
+    noise = _latents(cfg, batch=1)
+    out = sample_clip(model, cond, noise, steps=3, shift=3.0)
+    assert torch.allclose(out, cond.ref_latents.expand_as(out), atol=1e-5)
+    # a "trained" output: the velocity is exactly the straight path through ref + out
+    _perturb(model)
+    with torch.no_grad():
+        model.transformer.proj_out.weight.normal_(0, 0.05)
+        sigma = torch.tensor([0.4])
+        v = model(noise, sigma * 1000, cond)
+        feats = model.encode_conditions(cond, cfg.latent_frames)
+        offset = (noise - sigma * v) - feats.base                 # x0 - ref
+    assert offset.abs().max() > 1e-3
+    base = ReenactGenerator(replace(cfg, prediction="velocity"))
+    base.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(base(noise, sigma * 1000, cond), offset, atol=1e-5)  # same trunk output
+    with pytest.raises(UserError, match="prediction"):
+        replace(TINY, prediction="epsilon")
+
+
+def test_flow_loss_sigma_floor_caps_the_x0_weight():
+    """Errors of samples below the floor are scaled by sigma / floor, the rest are unchanged."""
+    x = _latents(TINY, batch=4)
+    cond = _cond(TINY, batch=4)
+    zero = lambda x_t, t, c, drop=None: torch.zeros_like(x_t)    # error = -(noise - x0)
+    kw = dict(shift=1.0, cond_dropout=0.0)
+    plain = flow_matching_loss(zero, x, cond, generator=torch.Generator().manual_seed(2), **kw)
+    g = torch.Generator().manual_seed(2)
+    sigma = sample_timesteps(4, 1.0, generator=g)
+    noise = torch.randn(x.shape, generator=g)
+    per = ((noise - x) ** 2).mean(dim=(1, 2, 3, 4))               # (B,) unscaled per-sample MSE
+    assert torch.allclose(plain["loss"], per.mean(), rtol=1e-5)
+    floored = flow_matching_loss(zero, x, cond, generator=torch.Generator().manual_seed(2),
+                                 sigma_floor=0.5, **kw)
+    scale = (sigma / sigma.clamp_min(0.5)) ** 2
+    assert torch.allclose(floored["loss"], (per * scale).mean(), rtol=1e-5)
+    assert (sigma < 0.5).any() and floored["loss"] < plain["loss"]
+
+
 def test_vae_streamed_equals_one_shot_and_tiles():
     torch.manual_seed(0)
     vae = build_vae(TINY)

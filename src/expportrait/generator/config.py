@@ -39,6 +39,7 @@ WAN_LATENTS_STD = (2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.074
 
 REF_MODES = ("i2v_concat",)   # reference-image injection modes (see model.py for why)
 TRAINABLE = ("all", "adapters")
+PREDICTIONS = ("velocity", "ref_residual")   # what the transformer's output means (model.py)
 TEMPORAL_COMPRESSION = 4      # VAE frames per latent frame (after the first)
 SPATIAL_COMPRESSION = 8       # VAE pixels per latent pixel
 MASK_CHANNELS = 4             # I2V mask channels (= temporal compression, as in Wan I2V)
@@ -80,6 +81,7 @@ class GeneratorConfig:
     text_len: int = 4                             # learned null-context length (Wan: 512)
     ref_mode: str = "i2v_concat"                  # reference image injection (REF_MODES)
     trainable: str = "all"                        # "all" (full fine-tune) or "adapters"
+    prediction: str = "velocity"                  # "velocity" (Wan) or "ref_residual" (PREDICTIONS)
     # --- clip and sampler -------------------------------------------------------------------
     resolution: int = 32                          # square crop size H = W in pixels
     num_frames: int = 9                           # frames per clip / window, 4k+1
@@ -90,6 +92,8 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         if self.ref_mode not in REF_MODES:
             raise UserError(f"ref_mode must be one of {REF_MODES}, got {self.ref_mode!r}")
+        if self.prediction not in PREDICTIONS:
+            raise UserError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
         if self.trainable not in TRAINABLE:
             raise UserError(f"trainable must be one of {TRAINABLE}, got {self.trainable!r}")
         if self.num_frames < 1 or (self.num_frames - 1) % TEMPORAL_COMPRESSION:

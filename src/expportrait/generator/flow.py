@@ -12,6 +12,7 @@ from torch import Tensor
 
 NUM_TRAIN_TIMESTEPS = 1000.0
 SIGMA_EPS = 1e-4
+RESIDUAL_SIGMA_FLOOR = 0.25   # "ref_residual" models: below it the loss is x0-MSE / floor^2
 
 
 def shift_sigmas(sigma: Tensor, shift: float) -> Tensor:
@@ -45,13 +46,16 @@ def drop_masks(batch: int, p: float, keys: tuple[str, ...] = ("pose", "ref"),
 
 def flow_matching_loss(model, latents0: Tensor, cond, *, shift: float,
                        generator: torch.Generator | None = None,
-                       cond_dropout: float = 0.1) -> dict[str, Tensor]:
+                       cond_dropout: float = 0.1, sigma_floor: float = 0.0) -> dict[str, Tensor]:
     """Flow-matching MSE for a batch.
 
     ``model(x, timestep, cond, drop) -> (B, C, T, h, w)`` velocity (a ``ReenactGenerator``);
     ``latents0: (B, C, T, h, w)`` clean normalised latents; ``cond``: ``GenCond`` of the batch.
     Noise, sigmas and dropout masks are drawn from ``generator`` (on its device; CPU by default),
     so a seeded step is reproducible on any device. Returns ``{"loss", "loss/flow"}`` (float32).
+    ``sigma_floor`` > 0: the error of samples with sigma below it is scaled by ``sigma / floor``.
+    For a model that predicts x0 (``(v - v*) = (x0* - x0) / sigma``) this caps the implicit
+    ``1 / sigma^2`` weight of the x0 error at ``1 / floor^2`` (min-SNR-style truncation).
     """
     batch, device = latents0.shape[0], latents0.device
     sigma = sample_timesteps(batch, shift, generator=generator)                   # (B,)
@@ -64,7 +68,11 @@ def flow_matching_loss(model, latents0: Tensor, cond, *, shift: float,
     x_t = add_noise(latents0, noise, sigma)                                       # (B, C, T, h, w)
     pred = model(x_t, sigma * NUM_TRAIN_TIMESTEPS, cond, drop)
     target = noise - latents0                                                     # velocity
-    flow = torch.mean((pred.float() - target.float()) ** 2)
+    err = pred.float() - target.float()
+    if sigma_floor > 0:
+        scale = sigma.float() / sigma.float().clamp_min(sigma_floor)              # (B,) <= 1
+        err = err * scale.view(-1, *([1] * (err.ndim - 1)))
+    flow = torch.mean(err ** 2)
     return {"loss": flow, "loss/flow": flow.detach()}
 
 

@@ -23,6 +23,14 @@ How the conditions enter (paper section 5 leaves this open; decisions recorded h
 * Text: a learned null context of ``text_len`` tokens unless embeddings are given; I2V-14B's CLIP
   image tokens likewise default to a learned null context.
 
+* Output (``prediction``): ``"velocity"`` is Wan's flow velocity, for real Wan weights.
+  ``"ref_residual"`` (the CPU demo, trained from scratch on little data) reads the transformer's
+  output as the clean latents' offset from the reference latents, ``x0 = ref + out``, and returns
+  the velocity of the straight path through it, ``(x - x0) / sigma``; with a zero output
+  projection an untrained model reproduces the reference, so training only has to learn how the
+  driven frame differs from it (pose, expression) instead of re-synthesising the face. The loss
+  caps its 1 / sigma^2 weight below ``flow.RESIDUAL_SIGMA_FLOOR``.
+
 All adapters start at zero (zero projections, zero extra input weights, null contexts fed to the
 base too), so an untrained ReenactGenerator returns exactly the base transformer's output.
 """
@@ -41,6 +49,7 @@ from expportrait.config import from_dict, to_dict
 from expportrait.errors import UserError
 from expportrait.generator.config import MASK_CHANNELS, GeneratorConfig
 from expportrait.generator.encoders import PoseEncoder3D, RefEncoder2D
+from expportrait.generator.flow import NUM_TRAIN_TIMESTEPS
 
 DROP_KEYS = ("pose", "ref", "appearance", "text")
 # GeneratorConfig field -> must match the loaded transformer's config.json
@@ -82,6 +91,7 @@ class CondFeatures:
     channels: Tensor       # (B, 4 + C, T, h, w) mask + reference latents for the patch embedding
     context: Tensor        # (B, L, text_dim) text or null context
     image: Tensor | None   # (B, image_len, image_dim) or None
+    base: Tensor | None = None  # (B, C, T, h, w) reference latents ("ref_residual"), else None
 
 
 class ReenactGenerator(nn.Module):
@@ -107,6 +117,9 @@ class ReenactGenerator(nn.Module):
                            if config.image_dim else None)
         for module in (self.pose_encoder, self.ref_encoder):
             module.to(dtype)
+        if config.prediction == "ref_residual":   # untrained, the model returns the reference
+            nn.init.zeros_(transformer.proj_out.weight)
+            nn.init.zeros_(transformer.proj_out.bias)
         self._tokens: Tensor | None = None
         transformer.patch_embedding.register_forward_hook(self._add_tokens)
         if config.trainable == "adapters":
@@ -181,7 +194,10 @@ class ReenactGenerator(nn.Module):
             if cond.clip_image is not None:
                 k_img = keep("ref").view(-1, 1, 1).bool()
                 image = torch.where(k_img, cond.clip_image.to(dtype), image)
-        return CondFeatures(tokens=tokens, channels=channels, context=context, image=image)
+        base = None
+        if self.config.prediction == "ref_residual":
+            base = (ref_lat * k_ref.view(b5)).expand(-1, -1, latent_frames, -1, -1)  # (B, C, T, h, w)
+        return CondFeatures(tokens=tokens, channels=channels, context=context, image=image, base=base)
 
     def forward_features(self, latents: Tensor, timestep: Tensor, feats: CondFeatures) -> Tensor:
         """Velocity ``(B, C, T, h, w)`` from precomputed ``CondFeatures`` (see ``forward``)."""
@@ -196,6 +212,11 @@ class ReenactGenerator(nn.Module):
                                    encoder_hidden_states_image=feats.image, return_dict=False)[0]
         finally:
             self._tokens = None
+        if self.config.prediction == "ref_residual":
+            # out is the clean latent's offset from the reference: x0 = ref + out, and the velocity
+            # of the straight path through x0 is (x - x0) / sigma (exact for every sampler step)
+            sigma = (timestep.to(out.dtype) / NUM_TRAIN_TIMESTEPS).clamp_min(1e-4).view(-1, 1, 1, 1, 1)
+            out = (latents.to(out.dtype) - (feats.base.to(out.dtype) + out)) / sigma
         return out                                                         # (B, C, T, h, w)
 
     def _add_tokens(self, module: nn.Module, inputs, output: Tensor) -> Tensor:

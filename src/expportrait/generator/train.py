@@ -172,7 +172,7 @@ def train_generator(cfg: TrainConfig, *, progress: bool = True) -> dict:
     from expportrait.data.datasets import ClipDataset, StepBatchSampler
     from expportrait.generator.config import get_preset
     from expportrait.generator.ema import EMA
-    from expportrait.generator.flow import flow_matching_loss
+    from expportrait.generator.flow import RESIDUAL_SIGMA_FLOOR, flow_matching_loss
     from expportrait.generator.model import GenCond, ReenactGenerator
     from expportrait.generator.vae import build_vae, encode_video
 
@@ -294,6 +294,7 @@ def train_generator(cfg: TrainConfig, *, progress: bool = True) -> dict:
                                 ReenactGenerator)
 
     shift = gen_config.flow_shift if cfg.shift is None else cfg.shift
+    floor = RESIDUAL_SIGMA_FLOOR if gen_config.prediction == "ref_residual" else 0.0
     encode = _LatentEncoder(vae, encode_video, dataset if cfg.cache_latents else None)
     bar = tqdm(total=cfg.max_steps, initial=step, disable=not (progress and main), desc="train",
                dynamic_ncols=True)
@@ -315,7 +316,7 @@ def train_generator(cfg: TrainConfig, *, progress: bool = True) -> dict:
             with contextlib.nullcontext() if last else accelerator.no_sync(model):
                 losses = flow_matching_loss(model, latents, cond, shift=shift,
                                             generator=step_generator(cfg.seed, world, rank, micro),
-                                            cond_dropout=cfg.cond_dropout)
+                                            cond_dropout=cfg.cond_dropout, sigma_floor=floor)
                 accelerator.backward(losses["loss"] / cfg.grad_accum)
             for n, v in losses.items():
                 sums[n] = sums.get(n, 0.0) + v.detach().float() / cfg.grad_accum
