@@ -18,7 +18,7 @@
 #      (configs/train/demo-res.json) with the exported fp16 VAE
 #   9. export that EMA generator + the same VAE into src/expportrait/checkpoints/demo
 #
-# Step counts can be overridden: VAE_STEPS=2000 VAE2_STEPS=800 GEN_STEPS=10000 RES_STEPS=10000 bash scripts/train_demo.sh
+# Step counts can be overridden: VAE_STEPS=2000 VAE2_STEPS=800 GEN_STEPS=10000 RES_STEPS=6000 bash scripts/train_demo.sh
 # Measured times on the 2-core CPU dev machine are in the README ("Demo checkpoint").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,7 @@ RUN=${RUN:-runs/demo}
 VAE_STEPS=${VAE_STEPS:-2000}
 VAE2_STEPS=${VAE2_STEPS:-800}
 GEN_STEPS=${GEN_STEPS:-10000}
-RES_STEPS=${RES_STEPS:-10000}
+RES_STEPS=${RES_STEPS:-6000}
 DATA_ROT=${DATA_ROT:-data/clips-demo-rot}
 RUN_RES=${RUN_RES:-runs/demo-res}
 OUT=${OUT:-src/expportrait/checkpoints/demo}

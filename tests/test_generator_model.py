@@ -165,14 +165,18 @@ def test_flow_matching_loss_reproducible_and_trains_adapters():
 
 
 def test_ref_residual_untrained_returns_the_reference_and_learns_offsets():
-    """prediction="ref_residual": x0 = reference latents + output, velocity (x - x0) / sigma."""
+    """prediction="ref_residual": x0 = the still reference's latents + output, velocity (x - x0) / sigma."""
     from expportrait.generator.longvideo import sample_clip
     cfg = replace(TINY, prediction="ref_residual")
     model = ReenactGenerator(cfg).eval()
     cond = _cond(cfg, batch=1)
     noise = _latents(cfg, batch=1)
+    with pytest.raises(UserError, match="ref_static"):
+        sample_clip(model, cond, noise, steps=3, shift=3.0)
+    static = torch.randn(1, cfg.z_dim, cfg.latent_frames + 2, *noise.shape[-2:])
+    cond = replace(cond, ref_static=static)                    # longer than the clip: its prefix
     out = sample_clip(model, cond, noise, steps=3, shift=3.0)
-    assert torch.allclose(out, cond.ref_latents.expand_as(out), atol=1e-5)
+    assert torch.allclose(out, static[:, :, :cfg.latent_frames], atol=1e-5)
     # a "trained" output: the velocity is exactly the straight path through ref + out
     _perturb(model)
     with torch.no_grad():

@@ -25,7 +25,8 @@ How the conditions enter (paper section 5 leaves this open; decisions recorded h
 
 * Output (``prediction``): ``"velocity"`` is Wan's flow velocity, for real Wan weights.
   ``"ref_residual"`` (the CPU demo, trained from scratch on little data) reads the transformer's
-  output as the clean latents' offset from the reference latents, ``x0 = ref + out``, and returns
+  output as the clean latents' offset from the latents of the reference held still for the clip
+  (``GenCond.ref_static``), ``x0 = ref_static + out``, and returns
   the velocity of the straight path through it, ``(x - x0) / sigma``; with a zero output
   projection an untrained model reproduces the reference, so training only has to learn how the
   driven frame differs from it (pose, expression) instead of re-synthesising the face. The loss
@@ -64,6 +65,8 @@ class GenCond:
     pose_normals: Tensor              # (B, 3, F, H, W) in [-1, 1], driving normal maps N^D_{1:F}
     ref_normal: Tensor                # (B, 3, H, W) in [-1, 1], reference normal map N^R
     ref_latents: Tensor               # (B, C, 1, h, w) normalised VAE latents of the reference
+    ref_static: Tensor | None = None  # (B, C, T', h, w) latents of the reference held still for
+                                      # 4 (T'-1) + 1 frames, T' >= T ("ref_residual" models' base)
     appearance: Tensor | None = None  # (B, 3, F, H, W) in [-1, 1], optional extension
     text: Tensor | None = None        # (B, L, text_dim) text embeddings; None -> null context
     clip_image: Tensor | None = None  # (B, image_len, image_dim) CLIP tokens (I2V-14B) or None
@@ -196,7 +199,14 @@ class ReenactGenerator(nn.Module):
                 image = torch.where(k_img, cond.clip_image.to(dtype), image)
         base = None
         if self.config.prediction == "ref_residual":
-            base = (ref_lat * k_ref.view(b5)).expand(-1, -1, latent_frames, -1, -1)  # (B, C, T, h, w)
+            # a still video of the reference, not its one-frame latent repeated: the causal VAE's
+            # later latents summarise 4 frames each and differ from the first (decoded, the
+            # repeated one-frame latent fades from 18.6 to 13.2 dB over 17 frames; the still
+            # video's latents stay at 19-20 dB). Causal, so the first T of T' latents are T's.
+            if cond.ref_static is None or cond.ref_static.shape[2] < latent_frames:
+                raise UserError(f"a ref_residual generator needs GenCond.ref_static with at least "
+                                f"{latent_frames} latent frames")
+            base = cond.ref_static[:, :, :latent_frames].to(dtype) * k_ref.view(b5)  # (B, C, T, h, w)
         return CondFeatures(tokens=tokens, channels=channels, context=context, image=image, base=base)
 
     def forward_features(self, latents: Tensor, timestep: Tensor, feats: CondFeatures) -> Tensor:

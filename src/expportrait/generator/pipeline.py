@@ -205,9 +205,15 @@ class ReenactPipeline:
         self.generator.to(dev)
         self.vae.to(dev)
         ref = _unit(ref_crop)[None, :, None].to(dev)                              # (1, 3, 1, S, S)
+        static = None
+        if self.generator.config.prediction == "ref_residual":    # the reference held still
+            window = cfg.window or self.generator.config.latent_frames
+            still = ref.expand(-1, -1, 4 * (window - 1) + 1, -1, -1)
+            static = encode_video(self.vae, still)                               # (1, C, T, h, w)
         cond = GenCond(pose_normals=_unit(pose_normals).permute(1, 0, 2, 3)[None].to(dev),  # (1, 3, F, S, S)
                        ref_normal=_unit(ref_normal)[None].to(dev),                 # (1, 3, S, S)
-                       ref_latents=encode_video(self.vae, ref))                   # (1, C, 1, h, w)
+                       ref_latents=encode_video(self.vae, ref),                   # (1, C, 1, h, w)
+                       ref_static=static)
         video = generate(self.generator, self.vae, cond, steps=steps or cfg.steps, seed=seed,
                          window=cfg.window, cfg_scale=cfg.cfg_scale,
                          sampler=cfg.sampler)                                     # (1, 3, F, S, S)

@@ -308,8 +308,10 @@ def train_generator(cfg: TrainConfig, *, progress: bool = True) -> dict:
             micro = step * cfg.grad_accum + k
             batch = {n: v.to(accelerator.device) for n, v in next(batches).items()}
             latents, ref_latents = encode(batch)          # (B, C, T, h, w), (B, C, 1, h, w)
+            static = encode.static(batch) if gen_config.prediction == "ref_residual" else None
             cond = GenCond(pose_normals=batch["pose_normals"], ref_normal=batch["ref_normal"],
-                           ref_latents=ref_latents, appearance=batch.get("appearance"))
+                           ref_latents=ref_latents, appearance=batch.get("appearance"),
+                           ref_static=static)
             last = k == cfg.grad_accum - 1
             # prepare() already wrapped the model's forward in the bf16/fp16 autocast (if any); the
             # noise, the interpolation and the MSE stay fp32
@@ -380,6 +382,16 @@ class _LatentEncoder:
             lat.append(self._get(("clip", clip, self.dataset.crop_start(key)), frames[i:i + 1]))
             ref_lat.append(self._get(("ref", clip), ref[i:i + 1]))
         return torch.cat(lat), torch.cat(ref_lat)
+
+    @torch.no_grad()
+    def static(self, batch: dict) -> torch.Tensor:
+        """-> latents (B, C, T, h, w) of each reference held still for the clip's F frames."""
+        f = batch["frames"].shape[2]
+        ref = batch["ref_image"][:, :, None].expand(-1, -1, f, -1, -1)   # (B, 3, F, H, W)
+        if self.dataset is None:
+            return self.encode_video(self.vae, ref)
+        return torch.cat([self._get(("static", key % len(self.dataset), f), ref[i:i + 1])
+                          for i, key in enumerate(batch["key"].tolist())])
 
     def _get(self, key: tuple, video: torch.Tensor) -> torch.Tensor:
         if key not in self.cache:
