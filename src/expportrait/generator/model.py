@@ -173,8 +173,13 @@ class ReenactGenerator(nn.Module):
                                 "GenCond.appearance is missing")
             app = cond.appearance.to(dtype) * k_app.view(b5)
             video = torch.cat([video, app], 1)                                    # (B, 6, F, H, W)
-        tokens = self.pose_encoder(video)                                         # (B, D, T', h', w')
-        ref = self.ref_encoder(cond.ref_normal.to(dtype) * k_ref.view(-1, 1, 1, 1))  # (B, D, h', w')
+        # the small conv encoders run outside any autocast, in their weights' dtype: CPU bf16
+        # autocast gave NaN gradients in PoseEncoder3D's second conv now and then (tests)
+        enc_dtype = self.pose_encoder.proj.weight.dtype
+        with torch.autocast(device_type=video.device.type, enabled=False):
+            tokens = self.pose_encoder(video.to(enc_dtype)).to(dtype)             # (B, D, T', h', w')
+            ref = self.ref_encoder((cond.ref_normal.to(dtype) * k_ref.view(-1, 1, 1, 1))
+                                   .to(enc_dtype)).to(dtype)                      # (B, D, h', w')
         tokens = tokens + ref.unsqueeze(2)                                        # broadcast over T'
         ref_lat = cond.ref_latents.to(dtype)                                       # (B, C, 1, h, w)
         mask = torch.ones_like(ref_lat[:, :1]).expand(-1, MASK_CHANNELS, -1, -1, -1)
