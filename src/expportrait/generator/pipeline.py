@@ -336,6 +336,8 @@ def export_checkpoint(generator_dir: str | Path, vae_dir: str | Path, out: str |
     vae.save_pretrained(str(tmp / "vae"))
     if pipeline_json:
         shutil.copy(pipeline_json, tmp / "pipeline.json")
+    if (out / "README.md").is_file():                 # the folder's own notes survive a re-export
+        shutil.copy(out / "README.md", tmp / "README.md")
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
