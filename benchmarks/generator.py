@@ -11,9 +11,9 @@ Measured side by side in one run; the last line is one JSON object:
   precomputed, which is what each sampling step pays (features do not depend on the timestep).
   ``overhead_ratio_appearance``: the same as ``overhead_ratio`` with the appearance extension on.
 - ``rss_ratio_256_vs_16``: peak RSS of a fresh process generating 256 frames / 16 frames (``tiny``
-  preset, sliding windows, streamed VAE decode). ``rss_delta_ratio_256_vs_16``: the same for the
-  growth of the peak over the current RSS after model construction (0 when the import-time peak
-  is never exceeded).
+  preset, clips of the trained length chained on a shared frame, streamed VAE decode).
+  ``rss_delta_ratio_256_vs_16``: the same for the growth of the peak over the current RSS after
+  model construction (0 when the import-time peak is never exceeded).
 - ``added_params_pct``: adapter parameters (encoders, extra patch-embedding inputs, null context)
   over the base transformer, real Wan2.1-T2V-1.3B config; the model is instantiated with random
   weights on CPU and runs plain and conditioned forwards on a small latent (``big_forward_s``,
