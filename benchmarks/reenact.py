@@ -123,16 +123,15 @@ def vae_ceilings(pipe, real_crops, boxes, frame0, real_frames, ref_crop, cross_b
     import torch
 
     from expportrait.data.crop import paste_back
-    from expportrait.generator.pipeline import _unit
+    from expportrait.generator.pipeline import _frames_uint8, _unit
     from expportrait.generator.vae import decode_latents, encode_video
     from expportrait.metrics.identity import identity_similarity
     from expportrait.metrics.image import psnr
 
     def through_vae(crops):                                   # (F, S, S, 3) uint8, F = 4k+1
-        x = torch.stack([_unit(c) for c in crops], 1)[None]  # (1, 3, F, S, S)
+        x = _unit(crops).permute(1, 0, 2, 3)[None]              # (1, 3, F, S, S)
         with torch.no_grad():
-            v = decode_latents(pipe.vae, encode_video(pipe.vae, x))
-        return ((v[0].permute(1, 2, 3, 0).clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).numpy()
+            return _frames_uint8(decode_latents(pipe.vae, encode_video(pipe.vae, x))[0])
 
     F, rec = len(real_crops), []
     for a in range(0, F, 17):

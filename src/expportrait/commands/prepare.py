@@ -56,8 +56,8 @@ def build_config(args):
         raise UserError("--scales must be positive, --size >= 8 and --clip-frames >= 1")
     cfg = PrepareConfig(size=args.size, clip_frames=args.clip_frames, clip_stride=args.clip_stride,
                         frames=parse_range(args.frames), reference=args.reference, flip=args.flip,
-                        scales=scales, rotations=rotations, crop=CropConfig(size=args.size, scale=args.crop_scale),
-                        seed=args.seed)
+                        scales=scales, rotations=rotations,
+                        crop=CropConfig(size=args.size, scale=args.crop_scale), seed=args.seed)
     return cfg
 
 

@@ -50,7 +50,7 @@ from expportrait.config import from_dict, to_dict
 from expportrait.errors import UserError
 from expportrait.generator.config import MASK_CHANNELS, GeneratorConfig
 from expportrait.generator.encoders import PoseEncoder3D, RefEncoder2D
-from expportrait.generator.flow import NUM_TRAIN_TIMESTEPS
+from expportrait.generator.flow import NUM_TRAIN_TIMESTEPS, SIGMA_EPS
 
 DROP_KEYS = ("pose", "ref", "appearance", "text")
 # GeneratorConfig field -> must match the loaded transformer's config.json
@@ -230,7 +230,7 @@ class ReenactGenerator(nn.Module):
         if self.config.prediction == "ref_residual":
             # out is the clean latent's offset from the reference: x0 = ref + out, and the velocity
             # of the straight path through x0 is (x - x0) / sigma (exact for every sampler step)
-            sigma = (timestep.to(out.dtype) / NUM_TRAIN_TIMESTEPS).clamp_min(1e-4).view(-1, 1, 1, 1, 1)
+            sigma = (timestep.to(out.dtype) / NUM_TRAIN_TIMESTEPS).clamp_min(SIGMA_EPS).view(-1, 1, 1, 1, 1)
             out = (latents.to(out.dtype) - (feats.base.to(out.dtype) + out)) / sigma
         return out                                                         # (B, C, T, h, w)
 

@@ -92,6 +92,12 @@ def _unit(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x)).movedim(-1, -3).float() / 127.5 - 1.0
 
 
+def _frames_uint8(video: torch.Tensor) -> np.ndarray:
+    """(3, F, H, W) in [-1, 1] (clamped) -> (F, H, W, 3) uint8; the inverse of ``_unit``."""
+    out = (video.permute(1, 2, 3, 0).float().cpu().clamp(-1, 1) + 1) * 127.5 + 0.5
+    return out.to(torch.uint8).numpy()
+
+
 VARIANTS = ("full", "base_only", "direct_copy", "repeat_reference")
 
 
@@ -205,20 +211,20 @@ class ReenactPipeline:
         self.generator.to(dev)
         self.vae.to(dev)
         ref = _unit(ref_crop)[None, :, None].to(dev)                              # (1, 3, 1, S, S)
-        static = None
         if self.generator.config.prediction == "ref_residual":    # the reference held still
             window = cfg.window or self.generator.config.latent_frames
-            still = ref.expand(-1, -1, 4 * (window - 1) + 1, -1, -1)
-            static = encode_video(self.vae, still)                               # (1, C, T, h, w)
+            static = encode_video(self.vae, ref.expand(-1, -1, 4 * (window - 1) + 1, -1, -1))
+            ref_latents = static[:, :, :1]       # the causal VAE's first latent is the frame's own
+        else:
+            static, ref_latents = None, encode_video(self.vae, ref)
         cond = GenCond(pose_normals=_unit(pose_normals).permute(1, 0, 2, 3)[None].to(dev),  # (1, 3, F, S, S)
                        ref_normal=_unit(ref_normal)[None].to(dev),                 # (1, 3, S, S)
-                       ref_latents=encode_video(self.vae, ref),                   # (1, C, 1, h, w)
-                       ref_static=static)
+                       ref_latents=ref_latents,                                   # (1, C, 1, h, w)
+                       ref_static=static)                                         # (1, C, T, h, w)
         video = generate(self.generator, self.vae, cond, steps=steps or cfg.steps, seed=seed,
                          window=cfg.window, cfg_scale=cfg.cfg_scale,
                          sampler=cfg.sampler)                                     # (1, 3, F, S, S)
-        out = ((video[0].permute(1, 2, 3, 0).float().cpu().clamp(-1, 1) + 1) * 127.5 + 0.5)
-        return out.to(torch.uint8).numpy()                                        # (F, S, S, 3)
+        return _frames_uint8(video[0])                                            # (F, S, S, 3)
 
     # ------------------------------------------------------------------ all steps
     def __call__(self, source: Video, driving: Video, *, steps: int | None = None, seed: int = 0,
