@@ -256,3 +256,33 @@ def test_train_vae_cli_writes_a_loadable_vae_measured_at_clip_length(tmp_path, c
     assert report["eval_frames"] == 9 and 0 < report["reconstruction_psnr"] < 100
     assert main([*args, "--out", str(tmp_path / "vae2"), "--init", str(tmp_path / "vae")]) == 0
     assert "reconstruction PSNR" in capsys.readouterr().out
+
+
+def test_train_vae_decoder_only_keeps_the_encoder_and_its_latent_space(tmp_path, capsys):
+    """--decoder-only: the encoder (and quant_conv) come out bitwise equal to --init's, so latents a
+    generator was trained on are unchanged, as are latents_mean/std; the decoder learns (its loss
+    on the training clips falls); without --init it is one clear error."""
+    from diffusers import AutoencoderKLWan
+
+    from expportrait.cli import main
+    from expportrait.data.datasets import ClipDataset, make_synthetic_manifest
+    from expportrait.generator.vae import decoder_loss
+    data = make_synthetic_manifest(tmp_path / "ds", n_clips=2, frames=9, size=32)
+    base = ["train-vae", "--data", str(data), "--preset", "tiny", "--batch-size", "2", "--num-frames", "5",
+            "--no-progress", "--image-fraction", "0"]
+    assert main([*base, "--steps", "2", "--out", str(tmp_path / "vae")]) == 0
+    assert main([*base, "--steps", "1", "--out", str(tmp_path / "x"), "--decoder-only"]) == 2
+    assert "--decoder-only needs --init" in capsys.readouterr().err
+    assert main([*base, "--steps", "40", "--lr", "2e-3", "--out", str(tmp_path / "dec"), "--init",
+                 str(tmp_path / "vae"), "--decoder-only", "--latent-noise", "0.1"]) == 0
+    a = AutoencoderKLWan.from_pretrained(str(tmp_path / "vae"))
+    b = AutoencoderKLWan.from_pretrained(str(tmp_path / "dec"))
+    sa, sb = a.state_dict(), b.state_dict()
+    frozen = [k for k in sa if k.startswith(("encoder.", "quant_conv."))]
+    assert frozen and all(torch.equal(sa[k], sb[k]) for k in frozen)
+    assert any(not torch.equal(sa[k], sb[k]) for k in sa if k.startswith("decoder."))
+    assert b.config.latents_mean == a.config.latents_mean and b.config.latents_std == a.config.latents_std
+    video = torch.stack([ClipDataset(str(data), 5, seed=0)[k]["frames"] for k in range(2)])
+    with torch.no_grad():
+        before, after = decoder_loss(a, video)["loss"], decoder_loss(b, video)["loss"]
+    assert after < 0.9 * before, (float(before), float(after))

@@ -160,5 +160,34 @@ def vae_loss(vae: AutoencoderKLWan, video: Tensor, kl_weight: float = 1e-6,
     return {"loss": l1 + kl_weight * kl, "loss/l1": l1, "loss/kl": kl}
 
 
+def _grad_l1(a: Tensor, b: Tensor) -> Tensor:
+    """Mean L1 distance of the horizontal and vertical finite differences of (..., H, W) tensors."""
+    dx = lambda x: x[..., :, 1:] - x[..., :, :-1]   # noqa: E731
+    dy = lambda x: x[..., 1:, :] - x[..., :-1, :]   # noqa: E731
+    return 0.5 * ((dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean())
+
+
+def decoder_loss(vae: AutoencoderKLWan, video: Tensor, edge_weight: float = 1.0,
+                 latent_noise: float = 0.0, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    """Loss for training the decoder alone on a frozen encoder (the latent space a generator was
+    trained in stays as it is): the posterior mean, plus ``latent_noise`` times its per-channel
+    std as Gaussian noise (robustness to a generator's imperfect latents), is decoded and compared
+    with L1 on the pixels and ``edge_weight`` x L1 on their spatial differences (edges; plain L1
+    alone gives the soft faces a face detector misses).
+
+    ``video: (B, 3, F, H, W)`` in [-1, 1], F = 4k+1. Returns ``{"loss", "loss/l1", "loss/edge"}``.
+    """
+    with torch.no_grad():
+        z = vae.encode(video).latent_dist.mode()
+        if latent_noise > 0:
+            std = z.std(dim=(0, 2, 3, 4), keepdim=True)
+            noise = torch.randn(z.shape, generator=generator, dtype=z.dtype).to(z.device)
+            z = z + latent_noise * std * noise
+    rec = vae.decode(z).sample.float()
+    l1 = (rec - video.float()).abs().mean()
+    edge = _grad_l1(rec, video.float())
+    return {"loss": l1 + edge_weight * edge, "loss/l1": l1, "loss/edge": edge}
+
+
 __all__ = ["build_vae", "encode_video", "decode_latents", "iter_encode", "iter_decode",
-           "vae_loss", "latent_frames"]
+           "vae_loss", "decoder_loss", "latent_frames"]

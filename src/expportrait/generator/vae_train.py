@@ -37,6 +37,10 @@ class TrainVAEConfig:
     log_every: int = 50
     threads: int | None = None     # torch CPU threads (None: torch's default)
     fp16: bool = False             # save the weights as float16
+    decoder_only: bool = False     # train the decoder alone on init's frozen encoder (keeps the
+                                   # latent space, and its latents_mean/std, a generator uses)
+    edge_weight: float = 1.0       # decoder_only: weight of the L1 on spatial differences
+    latent_noise: float = 0.0      # decoder_only: Gaussian noise on the latents, x their std
 
 
 def _validate(cfg: TrainVAEConfig) -> None:
@@ -46,6 +50,8 @@ def _validate(cfg: TrainVAEConfig) -> None:
         raise UserError("--steps, --batch-size must be >= 1 and --lr > 0")
     if cfg.num_frames < 1 or (cfg.num_frames - 1) % 4:
         raise UserError(f"--num-frames must be 4k+1, got {cfg.num_frames}")
+    if cfg.decoder_only and not cfg.init:
+        raise UserError("--decoder-only needs --init VAE (the encoder it keeps)")
 
 
 def _batch(dataset, keys: list[int], frames: int, gen: torch.Generator) -> torch.Tensor:
@@ -72,7 +78,7 @@ def train_vae(cfg: TrainVAEConfig, progress: bool = True) -> dict:
 
     from expportrait.data.datasets import ClipDataset
     from expportrait.generator.config import get_preset
-    from expportrait.generator.vae import build_vae, vae_loss
+    from expportrait.generator.vae import build_vae, decoder_loss, vae_loss
 
     _validate(cfg)
     if cfg.threads:
@@ -83,7 +89,13 @@ def train_vae(cfg: TrainVAEConfig, progress: bool = True) -> dict:
     dataset = ClipDataset(cfg.data, cfg.num_frames, seed=cfg.seed)
     if any(s % 8 for s in dataset.resolution):
         raise UserError(f"clip resolution {dataset.resolution} is not a multiple of 8")
-    opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr)
+    params = list(vae.parameters())
+    if cfg.decoder_only:
+        params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
+        vae.requires_grad_(False)
+        for p in params:
+            p.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     log, start, key = [], time.perf_counter(), 0
     vae.train()
@@ -96,21 +108,29 @@ def train_vae(cfg: TrainVAEConfig, progress: bool = True) -> dict:
             keys = keys + list(range(key, key + cfg.batch_size))
             key += cfg.batch_size
         video = _batch(dataset, keys, 1 if single else cfg.num_frames, gen)
-        losses = vae_loss(vae, video, kl_weight=cfg.kl_weight, generator=gen)
+        if cfg.decoder_only:
+            vae.encoder.eval()
+            losses = decoder_loss(vae, video, edge_weight=cfg.edge_weight, latent_noise=cfg.latent_noise,
+                                  generator=gen)
+        else:
+            losses = vae_loss(vae, video, kl_weight=cfg.kl_weight, generator=gen)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         l1 = float(losses["loss/l1"].detach())
         bar.set_postfix(l1=f"{l1:.4f}")
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
-            log.append({"step": step + 1, "l1": l1, "kl": float(losses["loss/kl"].detach()),
-                        "seconds": round(time.perf_counter() - start, 2)})
+            log.append({"step": step + 1, "seconds": round(time.perf_counter() - start, 2),
+                        **{k.removeprefix("loss/"): float(v.detach()) for k, v in losses.items()
+                           if k != "loss"}})
     vae.eval()
     # measured on clips as long as the generator's (a VAE trained on short crops can fall apart
     # on the later frames of a longer clip: its causal cache never saw them)
     eval_frames = max(cfg.num_frames, gcfg.num_frames)
     mean, std, psnr = latent_stats(vae, ClipDataset(cfg.data, eval_frames, seed=cfg.seed), eval_frames)
+    if cfg.decoder_only:   # the encoder did not change: keep the normalisation the generator knows
+        mean, std = list(vae.config.latents_mean), list(vae.config.latents_std)
     vae.register_to_config(latents_mean=mean, latents_std=std)
     out = Path(cfg.out)
     tmp = out.with_name(out.name + ".tmp")
