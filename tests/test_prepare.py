@@ -202,3 +202,10 @@ def test_still_motion_is_a_smooth_small_camera_move():
     total = np.abs(clip[1:].astype(int) - clip[0]).mean(axis=(1, 2, 3))
     assert max(total) > 5 and max(step) < max(total) / 2                # moves, but gradually
     assert np.array_equal(still_motion(img, 20, seed=1), clip)           # seeded
+
+
+def test_still_expressions_needs_the_personalized_stage(tmp_path, capsys):
+    assert main(["prepare", "sample:astronaut", "--out", str(tmp_path / "ds"), "--size", "32",
+                 "--stages", "base", "--still-expressions"]) == 2
+    assert "--still-expressions needs the personalized tracking stage" in capsys.readouterr().err
+    assert not list((tmp_path / "ds").glob("clips/*"))

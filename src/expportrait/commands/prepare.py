@@ -36,6 +36,9 @@ def add_arguments(p) -> None:
     p.add_argument("--no-eyes", action="store_true", help="normal maps without eyeballs")
     p.add_argument("--still-frames", type=int, default=60,
                    help="an image input becomes a clip of N frames of slow synthetic camera motion")
+    p.add_argument("--still-expressions", action="store_true",
+                   help="an image input also makes smooth random expressions: the photo warped by its "
+                        "own fitted head driven through them (transfer.warp)")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -99,6 +102,21 @@ def make_tracker(out: Path, tcfg, head):
     return tracker
 
 
+def photo_expressions(image, frames: int, seed: int, tcfg, head):
+    """(H, W, 3) uint8 photo -> (frames, H, W, 3) uint8 making random expressions (fit the photo,
+    drive its head with the default transfer model, warp; ``transfer.warp``)."""
+    from expportrait.errors import UserError
+    from expportrait.transfer.gaze import track_with_gaze
+    from expportrait.transfer.model import ExpressionTransfer
+    from expportrait.transfer.warp import still_expressions
+
+    if "personalized" not in tcfg.stages:
+        raise UserError("--still-expressions needs the personalized tracking stage (--stages base,personalized)")
+    fit, _ = track_with_gaze(image[None], 25.0, tcfg, head, "photo")
+    model = ExpressionTransfer.load(None, head=tcfg.head)
+    return still_expressions(image, fit, head, model, frames, seed)
+
+
 def run(args) -> int:
     import json
 
@@ -132,7 +150,10 @@ def run(args) -> int:
         from expportrait.data.video import Video
         video = read_source(path)
         if len(video.frames) == 1 and args.still_frames > 1:   # a photo: slow synthetic camera move
-            video = Video(still_motion(video.frames[0], args.still_frames, args.seed), 25.0, None)
+            frames = video.frames[0]
+            if args.still_expressions:                        # ... and synthetic expressions
+                frames = photo_expressions(frames, args.still_frames, args.seed, tcfg, head)
+            video = Video(still_motion(frames, args.still_frames, args.seed), 25.0, None)
         return video
 
     summary = prepare_dataset(out, list(args.videos), read, make_tracker(out, tcfg, head),

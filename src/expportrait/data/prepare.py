@@ -61,10 +61,11 @@ def still_motion(image: np.ndarray, frames: int, seed: int = 0, max_deg: float =
                  max_shift: float = 0.04, max_zoom: float = 0.06) -> np.ndarray:
     """A still portrait (H, W, 3) uint8 -> (frames, H, W, 3): the same image under a smooth random
     in-plane rotation / shift / zoom (a slow camera move; no expression change), so a photo can
-    join a training set as a short clip. Borders are reflected."""
+    join a training set as a short clip. Borders are reflected. ``image`` may also be
+    (frames, H, W, 3) (e.g. ``transfer.warp.still_expressions``): frame i gets move i."""
     import cv2
 
-    H, W = image.shape[:2]
+    H, W = image.shape[-3:-1]
     rng = np.random.default_rng(seed)
     t = np.linspace(0.0, 1.0, frames)
     def wave():  # sum of two low-frequency sines in [-1, 1], starting near 0
@@ -76,7 +77,7 @@ def still_motion(image: np.ndarray, frames: int, seed: int = 0, max_deg: float =
     for i in range(frames):
         m = cv2.getRotationMatrix2D((W / 2, H / 2), float(deg[i]), float(zoom[i]))
         m[:, 2] += (dx[i], dy[i])
-        out[i] = cv2.warpAffine(image, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        out[i] = cv2.warpAffine(image if image.ndim == 3 else image[i], m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return out
 
 

@@ -1,0 +1,157 @@
+"""Synthetic expressions for a still portrait: the photo warped by its own personalized head.
+
+A photo shows one expression, so a generator trained on it (``prepare --still-expressions``)
+never sees that person smile wider, open the mouth or frown. Here the photo's fitted head is
+driven through smooth random expression trajectories (the identity-adaptive transfer makes its
+Delta_f, as ``reenact`` does) and the photo is warped to follow:
+
+1. ``random_expressions``: smooth random psi (and jaw) trajectories in std units about the
+   photo's own expression;
+2. ``drive_still``: the still's fit (1 frame) driven by them with ``retarget`` (absolute mode,
+   the still's own pose) -> a HeadFit of F frames, frame 0 = the photo's expression;
+3. ``expression_warp``: every pixel the driven mesh covers samples the photo where the same
+   surface point lies in driven frame 0 (the photo's expression with the same Delta_f model and
+   pose, so frame 0 is exactly the photo) (the rasterizer interpolates the source pixel
+   coordinates of the vertices: a backward map); outside the mesh the displacement fades out
+   with distance (normalised convolution), so hair and neck stay put and the chin drags the
+   skin below it, and the two blend over a band inside the mesh rim (its jagged edge would
+   otherwise tear the image); pixels inside the driven inner-lip contour that the mesh does not cover (the
+   open mouth) sample the photo's own mouth through the affine map between the two inner-lip
+   contours (teeth or lips), darkened the wider the mouth opens.
+
+It is a training-data device for photos only: the warp cannot show what the photo hides
+(teeth of a closed mouth, the side of the head), which is what the generator is for.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from expportrait.head.geometry import head_to_camera
+from expportrait.render.camera import to_screen
+from expportrait.render.rasterize import interpolate, rasterize
+from expportrait.tracking.io import HeadFit
+from expportrait.tracking.visualize import detailed_vertices
+
+INNER_LIP = list(range(60, 68))     # 68-point inner lip contour
+
+
+def random_expressions(base: torch.Tensor, frames: int, seed: int = 0, amplitude: float = 2.0,
+                       jaw_max: float = 0.25) -> tuple[torch.Tensor, torch.Tensor]:
+    """base (n_exp,) the photo's own psi -> psi (frames, n_exp) in std units and jaw (frames, 3)
+    axis-angle (opening about x). Frame 0 is the photo; then the photo's expression relaxes
+    towards neutral and back (a smooth random weight in [0, 1]) while every component adds a
+    smooth random wave (two low-frequency sines) of up to ``amplitude`` std; the jaw (FLAME heads)
+    opens within [0, ``jaw_max``] rad."""
+    rng = np.random.default_rng(seed)
+    n_exp = base.shape[-1]
+    t = np.linspace(0.0, 1.0, frames)[:, None]
+
+    def waves(k):  # (frames, k) in [-1, 1], 0 at t = 0
+        f, ph = rng.uniform(0.7, 2.0, (2, k)), rng.uniform(0, 2 * np.pi, (2, k))
+        w = np.sin(2 * np.pi * f[0] * t + ph[0]) + 0.5 * np.sin(2 * np.pi * f[1] * t + ph[1])
+        return (w - w[:1]) / 3.0
+
+    relax = np.clip(np.abs(waves(1)) * 1.5, 0.0, 1.0)                           # (frames, 1)
+    scale = amplitude * rng.uniform(0.5, 1.0, n_exp)
+    psi = base.numpy()[None] * (1.0 - relax) + waves(n_exp) * scale
+    jaw = np.zeros((frames, 3))
+    jaw[:, 0] = np.clip(waves(1)[:, 0] * 2.0, 0.0, 1.0) * jaw_max
+    return torch.tensor(psi, dtype=torch.float32), torch.tensor(jaw, dtype=torch.float32)
+
+
+def drive_still(head, still: HeadFit, transfer_model, psi: torch.Tensor, jaw: torch.Tensor) -> HeadFit:
+    """still: the photo's fit (frame 0 is used); psi (F, n_exp), jaw (F, 3) -> the photo's head
+    with those expressions at its own pose (F frames, the photo's image space)."""
+    from expportrait.transfer.retarget import RetargetConfig, retarget
+    F = psi.shape[0]
+    driver = still.frames(torch.zeros(F, dtype=torch.long))
+    driver.expression = psi.to(still.expression)
+    driver.jaw = jaw.to(still.jaw)
+    driver.valid = torch.ones(F, dtype=torch.bool)
+    cfg = RetargetConfig(mode="absolute", regions=("pose", "expression", "eyes", "lips"),
+                         smooth=0.0, source_frame=0)
+    return retarget(still, driver, head, transfer_model, cfg)
+
+
+def _screen(head, fit: HeadFit, idx) -> torch.Tensor:
+    idx = torch.as_tensor(idx)
+    cam = head_to_camera(detailed_vertices(head, fit, idx), fit.rotation[idx], fit.translation[idx])
+    return to_screen(cam, fit.camera[idx])                                        # (B, N, 3)
+
+
+def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
+    return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+
+
+@torch.no_grad()
+def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
+                    chunk: int = 8) -> np.ndarray:
+    """image (H, W, 3) uint8 + ``still``: the head as the photo shows it (frame 0 is used) +
+    ``driven`` (F frames in the photo's image space, same head) -> (F, H, W, 3) uint8 the photo
+    warped to each frame. Pass as ``still`` a frame made the same way as ``driven`` (same Delta_f
+    model, same pose: ``driven.frames([0])`` when frame 0 carries the photo's expression), so the
+    warp is exactly the identity where nothing moved."""
+    import cv2
+    H, W = image.shape[:2]
+    src = _screen(head, still, [0])[0, :, :2]                                     # (N, 2) px
+    src_lip = still.landmarks68_2d[0, INNER_LIP].numpy().astype(np.float32)       # (8, 2)
+    src_open = _mouth_area(src_lip)
+    face_px = float(np.ptp(still.landmarks68_2d[0, :17, 0].numpy()))              # face width
+    sigma = max(2.0, 0.12 * face_px)
+    gy, gx = np.mgrid[0:H, 0:W].astype(np.float32)
+    out = np.empty((driven.num_frames, H, W, 3), np.uint8)
+    faces = head.faces
+    for a in range(0, driven.num_frames, chunk):
+        idx = torch.arange(a, min(driven.num_frames, a + chunk))
+        scr = _screen(head, driven, idx)                                          # (B, N, 3)
+        frags = rasterize(scr, faces, H, W)
+        attrs = src[None].expand(len(idx), -1, -1).contiguous()                   # (B, N, 2)
+        back = interpolate(attrs, faces, frags).numpy()                           # (B, H, W, 2)
+        cover = frags.mask.numpy()                                                # (B, H, W)
+        for j, i in enumerate(idx.tolist()):
+            m = cover[j].astype(np.float32)
+            d = (back[j] - np.stack([gx, gy], -1)) * m[..., None]                 # (H, W, 2)
+            wm = _blur(m, sigma)
+            ext = np.stack([_blur(d[..., c], sigma) for c in range(2)], -1) / np.maximum(wm, 1e-4)[..., None]
+            fade = np.clip(wm * 2.0 - 0.05, 0.0, 1.0)[..., None]                  # 1 near, 0 far
+            inner = cv2.erode(m, np.ones((5, 5), np.uint8), iterations=max(1, round(sigma / 6)))
+            alpha = (_blur(inner, sigma / 4) * m)[..., None]                      # 0 at the mesh rim
+            disp = alpha * d + (1 - alpha) * ext * fade
+            mapx, mapy = gx + disp[..., 0], gy + disp[..., 1]
+            lip = driven.landmarks68_2d[i, INNER_LIP].numpy().astype(np.float32)
+            hole = np.zeros((H, W), np.uint8)
+            cv2.fillPoly(hole, [np.round(lip).astype(np.int32)], 1)
+            hole = (hole > 0) & (m == 0)
+            shade = np.ones((H, W), np.float32)
+            if hole.any():
+                A, _ = cv2.estimateAffine2D(lip, src_lip)
+                if A is not None:
+                    hx = A[0, 0] * gx + A[0, 1] * gy + A[0, 2]
+                    hy = A[1, 0] * gx + A[1, 1] * gy + A[1, 2]
+                    mapx, mapy = np.where(hole, hx, mapx), np.where(hole, hy, mapy)
+                grow = _mouth_area(lip) / max(src_open, 1.0)          # wider than the photo: darker
+                shade[hole] = float(np.clip(1.0 / max(grow, 1.0), 0.35, 1.0))
+            warped = cv2.remap(image, mapx.astype(np.float32), mapy.astype(np.float32),
+                               cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            shade = _blur(shade, 1.0)[..., None]
+            out[i] = np.clip(warped.astype(np.float32) * shade + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def _mouth_area(lip: np.ndarray) -> float:
+    """(8, 2) inner-lip contour -> enclosed area in px^2 (shoelace)."""
+    x, y = lip[:, 0], lip[:, 1]
+    return float(0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+
+
+def still_expressions(image: np.ndarray, still: HeadFit, head, transfer_model, frames: int,
+                      seed: int = 0, amplitude: float = 2.0, jaw_max: float = 0.25) -> np.ndarray:
+    """A photo (H, W, 3) uint8 and its fit -> (frames, H, W, 3) uint8: the photo making smooth
+    random expressions (``random_expressions`` -> ``drive_still`` -> ``expression_warp``)."""
+    psi, jaw = random_expressions(still.expression[0], frames, seed, amplitude, jaw_max)
+    if not head.has_jaw:
+        jaw = torch.zeros_like(jaw)
+    driven = drive_still(head, still, transfer_model, psi, jaw)
+    return expression_warp(image, driven.frames([0]), driven, head)

@@ -1,0 +1,85 @@
+"""transfer.warp: synthetic expressions for a photo (mesh-driven backward warp), BFM coarse."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from dataclasses import replace
+
+from expportrait.data.prepare import still_motion
+from expportrait.transfer.model import ExpressionTransfer, TransferConfig
+from expportrait.transfer.synthetic import SyntheticConfig, SyntheticWorld
+from expportrait.transfer.warp import drive_still, expression_warp, random_expressions, still_expressions
+
+
+@pytest.fixture(scope="module")
+def still(head):
+    world = SyntheticWorld(head, SyntheticConfig(frames=1))
+    return world.make_fit(torch.Generator().manual_seed(3), 1)
+
+
+def _image(h=256, w=256):
+    """A smooth colour pattern: every pixel distinct enough to show where it was sampled from."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([128 + 100 * np.sin(x / 9.0), 128 + 100 * np.sin(y / 11.0),
+                    128 + 100 * np.sin((x + y) / 15.0)], -1)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_warp_is_the_identity_when_nothing_moves(head, still):
+    img = _image()
+    out = expression_warp(img, still, still.frames(torch.zeros(2, dtype=torch.long)), head)
+    assert out.shape == (2, 256, 256, 3) and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - img).max() <= 1
+
+
+def test_warp_follows_the_mesh_and_leaves_the_far_background(head, still):
+    """The driven head 6 px to the right (camera centre moved): inside the face the photo is
+    sampled 6 px to the left, far from the face nothing changes."""
+    img = _image()
+    moved = replace(still, camera=still.camera + torch.tensor([0.0, 0.0, 6.0, 0.0]))
+    out = expression_warp(img, still, moved, head)[0].astype(int)
+    lmk = still.landmarks68_2d[0].numpy()
+    cx, cy = np.round(lmk[30] + [6, 0]).astype(int)          # nose tip, moved
+    patch = (slice(cy - 8, cy + 8), slice(cx - 8, cx + 8))
+    shifted = np.roll(img, 6, axis=1).astype(int)
+    assert np.abs(out[patch] - shifted[patch]).max() <= 3
+    assert np.abs(out[patch] - img[patch]).mean() > 8           # it did move
+    assert np.array_equal(out[:20, :20], img[:20, :20])         # far corner untouched
+
+
+def test_random_expressions_start_at_the_photo_and_stay_smooth():
+    base = torch.linspace(-2, 2, 10)
+    psi, jaw = random_expressions(base, 40, seed=1, amplitude=2.0, jaw_max=0.3)
+    assert psi.shape == (40, 10) and jaw.shape == (40, 3)
+    assert torch.allclose(psi[0], base) and torch.all(jaw[0] == 0)
+    assert (psi - base).abs().max() > 0.5                       # it does move
+    assert (psi[1:] - psi[:-1]).abs().max() < 1.0               # smoothly
+    assert jaw[:, 0].min() >= 0 and jaw[:, 0].max() <= 0.3 and torch.all(jaw[:, 1:] == 0)
+    psi2, _ = random_expressions(base, 40, seed=2)
+    assert not torch.allclose(psi, psi2)
+
+
+def test_still_expressions_frame_zero_is_the_photo_and_the_face_changes(head, still):
+    img = _image()
+    torch.manual_seed(0)
+    model = ExpressionTransfer(TransferConfig(n_exp=head.n_exp)).eval()
+    psi, jaw = random_expressions(still.expression[0], 12, seed=0)
+    driven = drive_still(head, still, model, psi, torch.zeros_like(jaw))
+    assert driven.num_frames == 12 and torch.allclose(driven.expression, psi)
+    out = still_expressions(img, still, head, model, 12, seed=0)
+    assert out.shape == (12, 256, 256, 3)
+    assert np.abs(out[0].astype(int) - img).max() <= 1
+    lmk = still.landmarks68_2d[0].numpy()
+    x0, y0 = lmk.min(0).astype(int)
+    x1, y1 = lmk.max(0).astype(int)
+    face = (slice(None), slice(y0, y1), slice(x0, x1))
+    assert np.abs(out[face].astype(int) - img[face[1:]]).mean(axis=(1, 2, 3)).max() > 2
+
+
+def test_still_motion_moves_a_clip_frame_by_frame():
+    img = _image(64, 48)
+    clip = np.stack([img, img[::-1].copy(), img[:, ::-1].copy()])
+    moved = still_motion(clip, 3, seed=4)
+    for i in range(3):
+        assert np.array_equal(moved[i], still_motion(clip[i], 3, seed=4)[i])
