@@ -20,8 +20,11 @@
 #  10. train the VAE's decoder alone (frozen encoder: the latents the generator was trained on do
 #      not change) on the 240 clips with an edge term and a little latent noise, and export it
 #      with the step-9 generator
+#  11. prepare both once more with the astronaut photo also making random expressions (the photo
+#      warped by its own fitted head, transfer.warp: the generator had only ever seen her smile),
+#      fine-tune the step-9 generator on those clips and export it with step 10's VAE
 #
-# Step counts can be overridden: VAE_STEPS=2000 VAE2_STEPS=800 GEN_STEPS=10000 RES_STEPS=6000 DEC_STEPS=2400 bash scripts/train_demo.sh
+# Step counts can be overridden: VAE_STEPS=2000 VAE2_STEPS=800 GEN_STEPS=10000 RES_STEPS=6000 DEC_STEPS=2400 EXPR_STEPS=2500 bash scripts/train_demo.sh
 # Measured times on the 2-core CPU dev machine are in the README ("Demo checkpoint").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +40,10 @@ DEC_STEPS=${DEC_STEPS:-2400}
 DATA_ROT=${DATA_ROT:-data/clips-demo-rot}
 RUN_RES=${RUN_RES:-runs/demo-res}
 VAE_DEC=${VAE_DEC:-runs/demo-dec}
+DATA_EXPR=${DATA_EXPR:-data/clips-demo-expr}
+RUN_EXPR=${RUN_EXPR:-runs/demo-expr}
+EXPR_STEPS=${EXPR_STEPS:-2500}
+EXPR_LR=${EXPR_LR:-1e-4}
 OUT=${OUT:-src/expportrait/checkpoints/demo}
 
 PREP=(--out "$DATA" --frames 0:60 --size 64 --clip-frames 30 --clip-stride 10 --reference random
@@ -100,5 +107,15 @@ if [ ! -f "$VAE_DEC/config.json" ]; then
         --steps "$DEC_STEPS" --batch-size 2 --num-frames 9 --lr 5e-4 --image-fraction 0.25 \
         --latent-noise 0.05 --edge-weight 1.0
 fi
-export_demo "$RUN_RES/final/ema" "$VAE_DEC"
+if [ ! -f "$RUN_EXPR/final/ema/config.json" ]; then
+    export_demo "$RUN_RES/final/ema" "$VAE_DEC"
+    [ -d "$RUN_EXPR-init" ] || cp -r "$OUT/generator" "$RUN_EXPR-init"   # fp16, read back as fp32
+fi
+# the astronaut photo again, now also making random expressions: the photo warped by its own
+# fitted head driven through smooth random psi (transfer.warp); carphone as in step 7
+expportrait prepare sample:carphone sample:astronaut "${PREP[@]/$DATA/$DATA_EXPR}" \
+    --rotations=-20,-10,0,10,20 --still-expressions
+expportrait train-generator --config configs/train/demo-res.json --data "$DATA_EXPR" --out "$RUN_EXPR" \
+    --init "$RUN_EXPR-init" --vae-dir "$OUT/vae" --max-steps "$EXPR_STEPS" --lr "$EXPR_LR" --resume latest
+export_demo "$RUN_EXPR/final/ema" "$VAE_DEC"
 du -sh "$OUT"
