@@ -107,9 +107,9 @@ if [ ! -f "$VAE_DEC/config.json" ]; then
         --steps "$DEC_STEPS" --batch-size 2 --num-frames 9 --lr 5e-4 --image-fraction 0.25 \
         --latent-noise 0.05 --edge-weight 1.0
 fi
-if [ ! -f "$RUN_EXPR/final/ema/config.json" ]; then
+if [ ! -d "$RUN_EXPR-init" ]; then   # step 10's fp16 export of the step-9 generator, read back as fp32
     export_demo "$RUN_RES/final/ema" "$VAE_DEC"
-    [ -d "$RUN_EXPR-init" ] || cp -r "$OUT/generator" "$RUN_EXPR-init"   # fp16, read back as fp32
+    cp -r "$OUT/generator" "$RUN_EXPR-init"
 fi
 # the astronaut photo again, now also making random expressions: the photo warped by its own
 # fitted head driven through smooth random psi (transfer.warp); carphone as in step 7

@@ -15,9 +15,9 @@ Delta_f, as ``reenact`` does) and the photo is warped to follow:
    coordinates of the vertices: a backward map); outside the mesh the displacement fades out
    with distance (normalised convolution), so hair and neck stay put and the chin drags the
    skin below it, and the two blend over a band inside the mesh rim (its jagged edge would
-   otherwise tear the image); pixels inside the driven inner-lip contour that the mesh does not cover (the
-   open mouth) sample the photo's own mouth through the affine map between the two inner-lip
-   contours (teeth or lips), darkened the wider the mouth opens.
+   otherwise tear the image); pixels inside the driven inner-lip contour that the mesh does not
+   cover (the open mouth) sample the photo's own mouth through the affine map between the two
+   inner-lip contours (teeth or lips), darkened the wider the mouth opens.
 
 It is a training-data device for photos only: the warp cannot show what the photo hides
 (teeth of a closed mouth, the side of the head), which is what the generator is for.
@@ -27,11 +27,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from expportrait.head.geometry import head_to_camera
 from expportrait.render.camera import to_screen
 from expportrait.render.rasterize import interpolate, rasterize
 from expportrait.tracking.io import HeadFit
-from expportrait.tracking.visualize import detailed_vertices
+from expportrait.tracking.visualize import camera_vertices
 
 INNER_LIP = list(range(60, 68))     # 68-point inner lip contour
 
@@ -76,8 +75,7 @@ def drive_still(head, still: HeadFit, transfer_model, psi: torch.Tensor, jaw: to
 
 def _screen(head, fit: HeadFit, idx) -> torch.Tensor:
     idx = torch.as_tensor(idx)
-    cam = head_to_camera(detailed_vertices(head, fit, idx), fit.rotation[idx], fit.translation[idx])
-    return to_screen(cam, fit.camera[idx])                                        # (B, N, 3)
+    return to_screen(camera_vertices(head, fit, idx), fit.camera[idx])            # (B, N, 3)
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -97,10 +95,11 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
     H, W = image.shape[:2]
     src = _screen(head, still, [0])[0, :, :2]                                     # (N, 2) px
     src_lip = still.landmarks68_2d[0, INNER_LIP].numpy().astype(np.float32)       # (8, 2)
-    src_open = _mouth_area(src_lip)
+    src_open = cv2.contourArea(src_lip)                                           # px^2
     face_px = float(np.ptp(still.landmarks68_2d[0, :17, 0].numpy()))              # face width
     sigma = max(2.0, 0.12 * face_px)
     gy, gx = np.mgrid[0:H, 0:W].astype(np.float32)
+    grid = np.stack([gx, gy], -1)                                                 # (H, W, 2)
     out = np.empty((driven.num_frames, H, W, 3), np.uint8)
     faces = head.faces
     for a in range(0, driven.num_frames, chunk):
@@ -112,7 +111,7 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
         cover = frags.mask.numpy()                                                # (B, H, W)
         for j, i in enumerate(idx.tolist()):
             m = cover[j].astype(np.float32)
-            d = (back[j] - np.stack([gx, gy], -1)) * m[..., None]                 # (H, W, 2)
+            d = (back[j] - grid) * m[..., None]                                   # (H, W, 2)
             wm = _blur(m, sigma)
             ext = np.stack([_blur(d[..., c], sigma) for c in range(2)], -1) / np.maximum(wm, 1e-4)[..., None]
             fade = np.clip(wm * 2.0 - 0.05, 0.0, 1.0)[..., None]                  # 1 near, 0 far
@@ -131,19 +130,13 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
                     hx = A[0, 0] * gx + A[0, 1] * gy + A[0, 2]
                     hy = A[1, 0] * gx + A[1, 1] * gy + A[1, 2]
                     mapx, mapy = np.where(hole, hx, mapx), np.where(hole, hy, mapy)
-                grow = _mouth_area(lip) / max(src_open, 1.0)          # wider than the photo: darker
+                grow = cv2.contourArea(lip) / max(src_open, 1.0)      # wider than the photo: darker
                 shade[hole] = float(np.clip(1.0 / max(grow, 1.0), 0.35, 1.0))
             warped = cv2.remap(image, mapx.astype(np.float32), mapy.astype(np.float32),
                                cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
             shade = _blur(shade, 1.0)[..., None]
             out[i] = np.clip(warped.astype(np.float32) * shade + 0.5, 0, 255).astype(np.uint8)
     return out
-
-
-def _mouth_area(lip: np.ndarray) -> float:
-    """(8, 2) inner-lip contour -> enclosed area in px^2 (shoelace)."""
-    x, y = lip[:, 0], lip[:, 1]
-    return float(0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
 
 
 def still_expressions(image: np.ndarray, still: HeadFit, head, transfer_model, frames: int,
