@@ -117,8 +117,9 @@ def main() -> None:
 
 def vae_ceilings(pipe, real_crops, boxes, frame0, real_frames, ref_crop, cross_boxes, astronaut):
     """What a perfect generator could reach through the checkpoint's VAE: the real self crops
-    encoded and decoded (17-frame clips) -> face-crop and full-frame PSNR; the astronaut's reference
-    crop held still for 17 frames, decoded and pasted -> dlib face-found / same-person fractions."""
+    encoded and decoded in clips of the generator's length -> face-crop and full-frame PSNR; the
+    astronaut's reference crop held still for one clip, decoded and pasted -> dlib face-found /
+    same-person fractions."""
     import numpy as np
     import torch
 
@@ -133,16 +134,17 @@ def vae_ceilings(pipe, real_crops, boxes, frame0, real_frames, ref_crop, cross_b
         with torch.no_grad():
             return _frames_uint8(decode_latents(pipe.vae, encode_video(pipe.vae, x))[0])
 
+    clip = 4 * ((pipe.config.window or pipe.generator.config.latent_frames) - 1) + 1   # pixel frames
     F, rec = len(real_crops), []
-    for a in range(0, F, 17):
-        chunk = real_crops[a:a + 17]
+    for a in range(0, F, clip):
+        chunk = real_crops[a:a + clip]
         pad = (-(len(chunk) - 1)) % 4
         chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)])
-        rec.append(through_vae(chunk)[:min(17, F - a)])
+        rec.append(through_vae(chunk)[:min(clip, F - a)])
     rec = np.concatenate(rec)
     cfg = pipe.config.crop
-    still = through_vae(np.repeat(ref_crop[None], 17, 0))
-    pasted = paste_back(astronaut, still, cross_boxes[:17], cfg.feather)
+    still = through_vae(np.repeat(ref_crop[None], clip, 0))
+    pasted = paste_back(astronaut, still, cross_boxes[:clip], cfg.feather)
     ident = identity_similarity(pasted, astronaut[0]).summary()
     return {"vae_crop_psnr": psnr(rec, real_crops).mean,
             "vae_psnr": psnr(paste_back(frame0, rec, boxes, cfg.feather), real_frames).mean,

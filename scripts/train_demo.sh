@@ -23,8 +23,13 @@
 #  11. prepare both once more with the astronaut photo also making random expressions (the photo
 #      warped by its own fitted head, transfer.warp: the generator had only ever seen her smile),
 #      fine-tune the step-9 generator on those clips and export it with step 10's VAE
+#  12. train step 10's decoder further (frozen encoder again) on step 11's clips, where the
+#      astronaut also makes expressions
+#  13. fine-tune step 11's generator on 9-frame clips of step 11's data (its config's num_frames
+#      set to 9, so inference chains 9-frame clips: the decoder, trained on 9-frame crops, lost
+#      the face from frame ~12 of a 17-frame clip) and export it with step 12's VAE
 #
-# Step counts can be overridden: VAE_STEPS=2000 VAE2_STEPS=800 GEN_STEPS=10000 RES_STEPS=6000 DEC_STEPS=2400 EXPR_STEPS=2500 bash scripts/train_demo.sh
+# Step counts can be overridden: VAE_STEPS=2000 VAE2_STEPS=800 GEN_STEPS=10000 RES_STEPS=6000 DEC_STEPS=2400 EXPR_STEPS=2500 DEC2_STEPS=1500 W9_STEPS=2500 bash scripts/train_demo.sh
 # Measured times on the 2-core CPU dev machine are in the README ("Demo checkpoint").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +49,10 @@ DATA_EXPR=${DATA_EXPR:-data/clips-demo-expr}
 RUN_EXPR=${RUN_EXPR:-runs/demo-expr}
 EXPR_STEPS=${EXPR_STEPS:-2500}
 EXPR_LR=${EXPR_LR:-1e-4}
+VAE_DEC2=${VAE_DEC2:-runs/demo-dec2}
+DEC2_STEPS=${DEC2_STEPS:-1500}
+RUN_W9=${RUN_W9:-runs/demo-w9}
+W9_STEPS=${W9_STEPS:-2500}
 OUT=${OUT:-src/expportrait/checkpoints/demo}
 
 PREP=(--out "$DATA" --frames 0:60 --size 64 --clip-frames 30 --clip-stride 10 --reference random
@@ -117,5 +126,24 @@ expportrait prepare sample:carphone sample:astronaut "${PREP[@]/$DATA/$DATA_EXPR
     --rotations=-20,-10,0,10,20 --still-expressions
 expportrait train-generator --config configs/train/demo-res.json --data "$DATA_EXPR" --out "$RUN_EXPR" \
     --init "$RUN_EXPR-init" --vae-dir "$OUT/vae" --max-steps "$EXPR_STEPS" --lr "$EXPR_LR" --resume latest
-export_demo "$RUN_EXPR/final/ema" "$VAE_DEC"
+if [ ! -f "$VAE_DEC2/config.json" ]; then   # $OUT holds step 11's export here
+    export_demo "$RUN_EXPR/final/ema" "$VAE_DEC"
+    expportrait train-vae --data "$DATA_EXPR" --out "$VAE_DEC2" --init "$OUT/vae" --decoder-only \
+        --steps "$DEC2_STEPS" --batch-size 2 --num-frames 9 --lr 3e-4 --image-fraction 0.25 \
+        --latent-noise 0.05 --edge-weight 1.0 --threads 2
+fi
+if [ ! -d "$RUN_W9-init" ]; then   # step 11's fp16 export with its clip length set to 9 frames
+    export_demo "$RUN_EXPR/final/ema" "$VAE_DEC"
+    cp -r "$OUT/generator" "$RUN_W9-init"
+    python - "$RUN_W9-init/config.json" <<'PY'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+cfg["num_frames"] = 9
+json.dump(cfg, open(sys.argv[1], "w"), indent=2)
+PY
+fi
+expportrait train-generator --config configs/train/demo-res.json --data "$DATA_EXPR" --out "$RUN_W9" \
+    --init "$RUN_W9-init" --vae-dir "$OUT/vae" --num-frames 9 --max-steps "$W9_STEPS" --lr "$EXPR_LR" \
+    --resume latest
+export_demo "$RUN_W9/final/ema" "$VAE_DEC2"
 du -sh "$OUT"
