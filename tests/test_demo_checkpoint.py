@@ -26,9 +26,9 @@ def test_shipped_checkpoint_is_small_fp16_and_loads_strictly():
 
 
 def test_short_cross_reenactment_with_the_shipped_checkpoint(tmp_path):
-    """Runs end to end at the source's size; only the face box changes (paste-back), and the
-    generated face moves with the driver (frames differ). Identity / quality figures are in
-    benchmarks/README.md ("reenact")."""
+    """Runs end to end at the source's size; only the face box changes (paste-back), the
+    generated face moves with the driver (frames differ), and dlib still finds the astronaut in
+    it (distance < 0.6). Full identity / quality figures are in benchmarks/README.md ("reenact")."""
     from expportrait.cli import main
     from expportrait.data.video import read_source, read_video
     out = tmp_path / "cross.mp4"
@@ -43,3 +43,6 @@ def test_short_cross_reenactment_with_the_shipped_checkpoint(tmp_path):
     rest = np.abs(frames[:, 400:] - src[400:]).mean()                           # the suit below
     assert face > 5 and rest < 3 and face > 4 * rest, (face, rest)
     assert np.abs(frames[-1] - frames[0]).mean() > 0.5                    # the face moves
+    from expportrait.metrics.identity import identity_similarity
+    ident = identity_similarity(frames.astype(np.uint8), src.astype(np.uint8)).summary()
+    assert ident["same_person_fraction"] >= 8 / 9, ident["dlib_distance"]   # dlib: still her
