@@ -79,6 +79,20 @@ def test_prepare_resumes(prepared, capsys):
     assert len(read_manifest(ds)["clips"]) == 4 and files[0].stat().st_size > 1000
 
 
+def test_prepare_refuses_to_mix_settings(prepared, capsys):
+    """Resuming into a dataset made with other settings stops with one line naming the change,
+    before anything is written."""
+    ds, args = prepared
+    before = sorted(p.name for p in ds.rglob("*"))
+    other = list(args)
+    other[other.index("--size") + 1] = "32"
+    capsys.readouterr()
+    assert main(other) == 2
+    err = capsys.readouterr().err.strip()
+    assert "prepared with other settings" in err and "size 64 -> 32" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in ds.rglob("*")) == before
+
+
 def _fake_tracker(frames, fps):
     F = len(frames)
     base = np.array([[10 + 2 * i, 20.0] for i in range(17)] + [[30.0, 30.0]] * 51)  # (68, 2)

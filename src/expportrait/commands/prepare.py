@@ -156,8 +156,10 @@ def run(args) -> int:
             video = Video(still_motion(frames, args.still_frames, args.seed), 25.0, None)
         return video
 
+    settings = {**to_dict(cfg), "tracking": to_dict(tcfg), "eyes": eyes, "still_frames": args.still_frames,
+                "still_expressions": args.still_expressions}
     summary = prepare_dataset(out, list(args.videos), read, make_tracker(out, tcfg, head),
-                              render, cfg, progress=True)
+                              render, cfg, progress=True, settings=settings)
     if "manifest" in summary:
         with atomic_path(out / "prepare_config.json") as tmp:
             tmp.write_text(json.dumps({"prepare": to_dict(cfg), "tracking": to_dict(tcfg),

@@ -18,8 +18,10 @@ Per input video (``prepare_video``):
    (``rotations`` in degrees: crop and normal maps turned about the crop centre, normal vectors
    turned with them; the reference stays unrotated, so the generator learns head rolls the
    reference does not show);
-7. ``write_clip`` per clip (atomic), then ``DATASET/index/<video_id>.json`` listing the entries:
-   the marker that the video is complete (resume skips it when every clip file validates).
+7. ``write_clip`` per clip (atomic), then ``DATASET/index/<video_id>.json`` listing the entries
+   and the settings they were made with: the marker that the video is complete (resume skips it
+   when every clip file validates; a video done with other settings is a clear error, not a
+   dataset that mixes two kinds of clips).
 
 ``prepare_dataset`` splits the videos over the processes of an ``accelerate launch`` (rank r takes
 videos r, r + world, ...), waits for everyone, and rank 0 writes ``manifest.json`` from the index
@@ -157,9 +159,11 @@ def remove_partial_files(root: Path) -> int:
 
 
 def prepare_video(root: str | Path, frames: np.ndarray, fps: float, name: str, tracker: Tracker,
-                  render: Renderer, cfg: PrepareConfig, source: str = "") -> list[dict]:
+                  render: Renderer, cfg: PrepareConfig, source: str = "",
+                  settings: dict | None = None) -> list[dict]:
     """frames (F, H, W, 3) uint8 of one video (already cut to the frame range) -> clip entries
-    (written to ``root``), plus the index file. ``name``: the video id."""
+    (written to ``root``), plus the index file. ``name``: the video id; ``settings``: what made
+    the clips (default: ``cfg``), kept in the index for ``check_settings``."""
     root = Path(root)
     if cfg.reference not in ("first", "random"):
         raise UserError(f"--reference must be 'first' or 'random', got {cfg.reference!r}")
@@ -193,8 +197,29 @@ def prepare_video(root: str | Path, frames: np.ndarray, fps: float, name: str, t
                         _chw(p["ref_image"]), _chw(p["ref_normal"]), source=source,
                         frame_range=(offset + a, offset + b), ref_frame=offset + ref))
     with atomic_path(index_path(root, name)) as tmp:
-        tmp.write_text(json.dumps({"fps": float(fps), "clips": entries}, indent=1) + "\n")
+        tmp.write_text(json.dumps({"fps": float(fps), "settings": _settings(cfg, settings),
+                                   "clips": entries}, indent=1) + "\n")
     return entries
+
+
+def _settings(cfg: PrepareConfig, settings: dict | None) -> dict:
+    from expportrait.config import to_dict
+    return json.loads(json.dumps(to_dict(cfg) if settings is None else settings))  # tuples -> lists
+
+
+def check_settings(root: Path, videos: list[str], cfg: PrepareConfig, settings: dict | None) -> None:
+    """UserError if a video of ``videos`` is already done in ``root`` with other settings
+    (indexes written before settings were recorded are accepted)."""
+    want = _settings(cfg, settings)
+    for path in videos:
+        index = video_done(root, video_id(path, cfg.frames))
+        have = (index or {}).get("settings")
+        if have is None or have == want:
+            continue
+        diff = [f"{k} {json.dumps(have.get(k))} -> {json.dumps(want.get(k))}"
+                for k in sorted(set(have) | set(want)) if have.get(k) != want.get(k)]
+        raise UserError(f"{root} already holds {path} prepared with other settings ({'; '.join(diff)}); "
+                        "use another --out, or delete that folder to redo it")
 
 
 def _reference(cfg: PrepareConfig, F: int, a: int, b: int, clip_name: str) -> int:
@@ -207,9 +232,11 @@ def _reference(cfg: PrepareConfig, F: int, a: int, b: int, clip_name: str) -> in
 
 def prepare_dataset(root: str | Path, videos: list[str], read: Callable[[str], Any],
                     tracker: Tracker, render: Renderer, cfg: PrepareConfig,
-                    progress: bool = False) -> dict:
+                    progress: bool = False, settings: dict | None = None) -> dict:
     """Prepare every video in ``videos`` (paths) into ``root``; ``read(path) -> Video``.
-    Distributed over the processes of an ``accelerate launch``; -> summary dict."""
+    Distributed over the processes of an ``accelerate launch``; -> summary dict. ``settings``:
+    JSON-able description of everything that shapes the clips (default: ``cfg``); resuming a
+    dataset whose videos were made with other settings raises UserError."""
     from accelerate import PartialState
 
     state = PartialState()
@@ -221,6 +248,7 @@ def prepare_dataset(root: str | Path, videos: list[str], read: Callable[[str], A
         if stale and progress:
             print(f"prepare: removed {stale} partial files of an interrupted run")
     state.wait_for_everyone()
+    check_settings(root, videos, cfg, settings)   # every rank checks all videos: all stop alike
     done = skipped = 0
     it = mine
     if progress and state.is_main_process:
@@ -238,7 +266,8 @@ def prepare_dataset(root: str | Path, videos: list[str], read: Callable[[str], A
             if a >= len(frames):
                 raise UserError(f"{path}: --frames {a}:{b} starts past its {len(frames)} frames")
             frames = frames[a:b]
-        prepare_video(root, frames, video.fps, vid, tracker, render, cfg, source=str(path))
+        prepare_video(root, frames, video.fps, vid, tracker, render, cfg, source=str(path),
+                      settings=settings)
         done += 1
     state.wait_for_everyone()
     summary = {"rank": rank, "world_size": world, "prepared": done, "skipped": skipped}
