@@ -216,7 +216,10 @@ def check_settings(root: Path, videos: list[str], cfg: PrepareConfig, settings: 
         have = (index or {}).get("settings")
         if have is None or have == want:
             continue
-        diff = [f"{k} {json.dumps(have.get(k))} -> {json.dumps(want.get(k))}"
+        def short(v):
+            text = json.dumps(v)
+            return text if len(text) <= 60 else text[:57] + "..."
+        diff = [f"{k} {short(have.get(k))} -> {short(want.get(k))}"
                 for k in sorted(set(have) | set(want)) if have.get(k) != want.get(k)]
         raise UserError(f"{root} already holds {path} prepared with other settings ({'; '.join(diff)}); "
                         "use another --out, or delete that folder to redo it")
