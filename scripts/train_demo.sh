@@ -126,14 +126,15 @@ expportrait prepare sample:carphone sample:astronaut "${PREP[@]/$DATA/$DATA_EXPR
     --rotations=-20,-10,0,10,20 --still-expressions
 expportrait train-generator --config configs/train/demo-res.json --data "$DATA_EXPR" --out "$RUN_EXPR" \
     --init "$RUN_EXPR-init" --vae-dir "$OUT/vae" --max-steps "$EXPR_STEPS" --lr "$EXPR_LR" --resume latest
-if [ ! -f "$VAE_DEC2/config.json" ]; then   # $OUT holds step 11's export here
+if [ ! -f "$VAE_DEC2/config.json" ] || [ ! -d "$RUN_W9-init" ]; then   # both start from step 11's export
     export_demo "$RUN_EXPR/final/ema" "$VAE_DEC"
+fi
+if [ ! -f "$VAE_DEC2/config.json" ]; then
     expportrait train-vae --data "$DATA_EXPR" --out "$VAE_DEC2" --init "$OUT/vae" --decoder-only \
         --steps "$DEC2_STEPS" --batch-size 2 --num-frames 9 --lr 3e-4 --image-fraction 0.25 \
         --latent-noise 0.05 --edge-weight 1.0 --threads 2
 fi
 if [ ! -d "$RUN_W9-init" ]; then   # step 11's fp16 export with its clip length set to 9 frames
-    export_demo "$RUN_EXPR/final/ema" "$VAE_DEC"
     cp -r "$OUT/generator" "$RUN_W9-init"
     python - "$RUN_W9-init/config.json" <<'PY'
 import json, sys

@@ -210,15 +210,16 @@ def _settings(cfg: PrepareConfig, settings: dict | None) -> dict:
 def check_settings(root: Path, videos: list[str], cfg: PrepareConfig, settings: dict | None) -> None:
     """UserError if a video of ``videos`` is already done in ``root`` with other settings
     (indexes written before settings were recorded are accepted)."""
+    def short(v):  # one value of the message, at most 60 characters (the tracking config is long)
+        text = json.dumps(v)
+        return text if len(text) <= 60 else text[:57] + "..."
+
     want = _settings(cfg, settings)
     for path in videos:
         index = video_done(root, video_id(path, cfg.frames))
         have = (index or {}).get("settings")
         if have is None or have == want:
             continue
-        def short(v):
-            text = json.dumps(v)
-            return text if len(text) <= 60 else text[:57] + "..."
         diff = [f"{k} {short(have.get(k))} -> {short(want.get(k))}"
                 for k in sorted(set(have) | set(want)) if have.get(k) != want.get(k)]
         raise UserError(f"{root} already holds {path} prepared with other settings ({'; '.join(diff)}); "
