@@ -169,6 +169,11 @@ def latent_frames(num_frames: int) -> int:
     return (num_frames - 1) // TEMPORAL_COMPRESSION + 1
 
 
+def pixel_frames(latent_frames: int) -> int:
+    """Video frames F = 4 (T - 1) + 1 that T latent frames decode to (inverse of ``latent_frames``)."""
+    return TEMPORAL_COMPRESSION * (latent_frames - 1) + 1
+
+
 def _wan_common(**kw) -> dict:
     return dict(patch_size=(1, 2, 2), attention_head_dim=128, in_channels=16, out_channels=16,
                 text_dim=4096, freq_dim=256, cross_attn_norm=True, eps=1e-6, rope_max_seq_len=1024,

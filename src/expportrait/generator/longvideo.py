@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from expportrait.errors import UserError
-from expportrait.generator.config import latent_frames
+from expportrait.generator.config import latent_frames, pixel_frames
 from expportrait.generator.sampling import (ModelFn, get_sigmas, guided_model_fn, sample_euler,
                                             sample_unipc)
 from expportrait.generator.vae import decode_latents, encode_video
@@ -92,7 +92,7 @@ def generate(model, vae, cond, num_frames: int | None = None, steps: int | None 
     num_frames = num_frames or have
     if num_frames > have:
         raise UserError(f"asked for {num_frames} frames but the pose normals have {have}")
-    clip = 4 * ((window or cfgn.latent_frames) - 1) + 1
+    clip = pixel_frames(window or cfgn.latent_frames)
     spans = clip_spans(num_frames, clip)
     steps = steps or cfgn.sample_steps
     shift = cfgn.flow_shift if shift is None else shift

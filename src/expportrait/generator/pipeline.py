@@ -42,6 +42,7 @@ from expportrait.config import from_dict
 from expportrait.data.crop import CropConfig, crop, crop_cameras, face_boxes, paste_back
 from expportrait.data.video import Video, write_video
 from expportrait.errors import UserError
+from expportrait.generator.config import pixel_frames
 from expportrait.tracking.config import TrackConfig
 from expportrait.transfer.gaze import track_with_gaze
 
@@ -213,7 +214,7 @@ class ReenactPipeline:
         ref = _unit(ref_crop)[None, :, None].to(dev)                              # (1, 3, 1, S, S)
         if self.generator.config.prediction == "ref_residual":    # the reference held still
             window = cfg.window or self.generator.config.latent_frames
-            static = encode_video(self.vae, ref.expand(-1, -1, 4 * (window - 1) + 1, -1, -1))
+            static = encode_video(self.vae, ref.expand(-1, -1, pixel_frames(window), -1, -1))
             ref_latents = static[:, :, :1]       # the causal VAE's first latent is the frame's own
         else:
             static, ref_latents = None, encode_video(self.vae, ref)

@@ -18,7 +18,7 @@ from diffusers import AutoencoderKLWan
 from torch import Tensor
 
 from expportrait.errors import UserError
-from expportrait.generator.config import GeneratorConfig, latent_frames
+from expportrait.generator.config import GeneratorConfig, latent_frames, pixel_frames
 
 
 def build_vae(config: GeneratorConfig, vae_dir: str | Path | None = None,
@@ -140,7 +140,7 @@ def decode_latents(vae: AutoencoderKLWan, latents: Tensor, chunk: int = 1,
     pos = 0
     for piece in iter_decode(vae, z, chunk):
         if out is None:
-            out = piece.new_empty(b, 3, 4 * (t - 1) + 1, piece.shape[-2], piece.shape[-1])
+            out = piece.new_empty(b, 3, pixel_frames(t), piece.shape[-2], piece.shape[-1])
         out[:, :, pos:pos + piece.shape[2]] = piece
         pos += piece.shape[2]
     return out
