@@ -8,9 +8,9 @@ import torch
 from diffusers import WanTransformer3DModel
 
 from expportrait.errors import UserError
-from expportrait.generator.config import PRESETS, get_preset, replace
+from expportrait.generator.config import PRESETS, get_preset, latent_frames, pixel_frames, replace
 from expportrait.generator.encoders import PoseEncoder3D, RefEncoder2D
-from expportrait.generator.flow import flow_matching_loss, sample_timesteps
+from expportrait.generator.flow import face_weights, flow_matching_loss, sample_timesteps
 from expportrait.generator.model import GenCond, ReenactGenerator
 from expportrait.generator.vae import build_vae, decode_latents, encode_video
 
@@ -211,6 +211,37 @@ def test_flow_loss_sigma_floor_caps_the_x0_weight():
     scale = (sigma / sigma.clamp_min(0.5)) ** 2
     assert torch.allclose(floored["loss"], (per * scale).mean(), rtol=1e-5)
     assert (sigma < 0.5).any() and floored["loss"] < plain["loss"]
+
+
+def test_pixel_and_latent_frames_are_inverse():
+    assert [latent_frames(f) for f in (1, 5, 9, 17, 81)] == [1, 2, 3, 5, 21]
+    assert all(pixel_frames(latent_frames(f)) == f for f in (1, 5, 9, 17, 81))
+
+
+def test_face_weights_follow_the_head_and_weight_the_loss():
+    """Latent cells under the rendered head weigh 1 + w; a face-only error grows the loss."""
+    normals = -torch.ones(1, 3, 9, 16, 16)                   # black: no head anywhere
+    normals[:, :, 0, :8, :8] = 0.5                              # frame 0: head in the top-left
+    normals[:, :, 6, 8:, 8:] = 0.5                              # frame 6 (latent 2): bottom-right
+    w = face_weights(normals, (1, 4, 3, 2, 2), 3.0)
+    assert w.shape == (1, 1, 3, 2, 2)
+    assert w[0, 0, 0].tolist() == [[4.0, 1.0], [1.0, 1.0]]
+    assert w[0, 0, 1].tolist() == [[1.0, 1.0], [1.0, 1.0]]      # frames 1-4: nothing
+    assert w[0, 0, 2].tolist() == [[1.0, 1.0], [1.0, 4.0]]      # frames 5-8: max over them
+    # a zero model errs by -noise (x0 = 0): the loss is the w-weighted mean of noise^2
+    x = torch.zeros(1, 4, 3, 2, 2)
+    cond = GenCond(pose_normals=normals, ref_normal=normals[:, :, 0], ref_latents=x[:, :, :1])
+    zero = lambda x_t, t, c, drop=None: torch.zeros_like(x_t)
+    kw = dict(shift=1.0, cond_dropout=0.0)
+    g = torch.Generator().manual_seed(0)
+    sample_timesteps(1, 1.0, generator=g)                       # the loss draws sigma, then noise
+    sq = torch.randn(x.shape, generator=g) ** 2
+    weighted = flow_matching_loss(zero, x, cond, generator=torch.Generator().manual_seed(0),
+                                  face_weight=3.0, **kw)
+    plain = flow_matching_loss(zero, x, cond, generator=torch.Generator().manual_seed(0), **kw)
+    assert torch.allclose(plain["loss"], sq.mean())
+    assert torch.allclose(weighted["loss"], (w * sq).sum() / (w.sum() * 4))
+    assert not torch.allclose(weighted["loss"], plain["loss"])
 
 
 def test_vae_streamed_equals_one_shot_and_tiles():

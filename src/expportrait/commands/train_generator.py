@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--grad-accum", type=int, help="micro-steps per optimizer step")
     a("--num-frames", type=int, help="frames per clip (4k+1)")
     a("--lr", type=float, help="learning rate")
+    a("--face-weight", type=float, help="extra loss weight under the rendered head (0: plain MSE)")
     a("--ema-decay", type=float, help="EMA decay (0 disables)")
     a("--seed", type=int, help="global seed")
     a("--mixed-precision", choices=["no", "bf16", "fp16"], help="autocast precision of the model")
@@ -70,7 +71,7 @@ def resolve(args: argparse.Namespace):
     cfg = load_json(TrainConfig, args.config) if args.config else TrainConfig()
     flags = {k: getattr(args, k) for k in (
         "preset", "data", "out", "runs_dir", "init", "wan_dir", "vae_dir", "resume", "max_steps",
-        "batch_size", "grad_accum", "num_frames", "lr", "ema_decay", "seed", "mixed_precision",
+        "batch_size", "grad_accum", "num_frames", "lr", "face_weight", "ema_decay", "seed", "mixed_precision",
         "grad_checkpointing", "fsdp", "save_every", "num_workers", "cache_latents", "stop_after",
         "debug_hashes")}
     cfg = override(cfg, **flags)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from expportrait.generator.config import TEMPORAL_COMPRESSION, pixel_frames
+
 NUM_TRAIN_TIMESTEPS = 1000.0
 SIGMA_EPS = 1e-4
 RESIDUAL_SIGMA_FLOOR = 0.25   # "ref_residual" models: below it the loss is x0-MSE / floor^2
@@ -44,9 +46,25 @@ def drop_masks(batch: int, p: float, keys: tuple[str, ...] = ("pose", "ref"),
     return masks
 
 
+def face_weights(pose_normals: Tensor, latent_shape: tuple[int, ...], face_weight: float) -> Tensor:
+    """``(B, 1, T, h, w)`` loss weights ``1 + face_weight * m`` for latents of ``latent_shape``.
+
+    ``pose_normals: (B, 3, F, H, W)`` in [-1, 1], background -1 (black); ``m`` in [0, 1] is the
+    fraction of a latent cell's pixels the rendered head covers, taken over the pixel frames the
+    cell encodes (Wan's causal VAE: latent frame 0 <- frame 0, latent k <- frames 4k-3..4k; max).
+    """
+    b, _, t, h, w = latent_shape
+    covered = (pose_normals.float() > -0.9).any(dim=1).float()                    # (B, F, H, W)
+    covered = torch.nn.functional.adaptive_avg_pool2d(covered, (h, w))            # (B, F, h, w)
+    first, rest = covered[:, :1], covered[:, 1:pixel_frames(t)]
+    rest = rest.reshape(b, t - 1, TEMPORAL_COMPRESSION, h, w).amax(dim=2) if t > 1 else rest[:, :0]
+    return (1.0 + face_weight * torch.cat([first, rest], dim=1)).unsqueeze(1)    # (B, 1, T, h, w)
+
+
 def flow_matching_loss(model, latents0: Tensor, cond, *, shift: float,
                        generator: torch.Generator | None = None,
-                       cond_dropout: float = 0.1, sigma_floor: float = 0.0) -> dict[str, Tensor]:
+                       cond_dropout: float = 0.1, sigma_floor: float = 0.0,
+                       face_weight: float = 0.0) -> dict[str, Tensor]:
     """Flow-matching MSE for a batch.
 
     ``model(x, timestep, cond, drop) -> (B, C, T, h, w)`` velocity (a ``ReenactGenerator``);
@@ -56,6 +74,9 @@ def flow_matching_loss(model, latents0: Tensor, cond, *, shift: float,
     ``sigma_floor`` > 0: the error of samples with sigma below it is scaled by ``sigma / floor``.
     For a model that predicts x0 (``(v - v*) = (x0* - x0) / sigma``) this caps the implicit
     ``1 / sigma^2`` weight of the x0 error at ``1 / floor^2`` (min-SNR-style truncation).
+    ``face_weight`` > 0: a weighted mean, latent cells under the rendered head weighing
+    ``1 + face_weight`` (:func:`face_weights`); the background of a clip (a car window going by)
+    is not predictable from the conditions and otherwise dominates the error.
     """
     batch, device = latents0.shape[0], latents0.device
     sigma = sample_timesteps(batch, shift, generator=generator)                   # (B,)
@@ -72,7 +93,11 @@ def flow_matching_loss(model, latents0: Tensor, cond, *, shift: float,
     if sigma_floor > 0:
         scale = sigma.float() / sigma.float().clamp_min(sigma_floor)              # (B,) <= 1
         err = err * scale.view(-1, *([1] * (err.ndim - 1)))
-    flow = torch.mean(err ** 2)
+    if face_weight > 0:
+        weight = face_weights(cond.pose_normals, tuple(err.shape), face_weight).to(err.device)
+        flow = torch.sum(weight * err ** 2) / (weight.sum() * err.shape[1])
+    else:
+        flow = torch.mean(err ** 2)
     return {"loss": flow, "loss/flow": flow.detach()}
 
 

@@ -76,6 +76,7 @@ class TrainConfig:
     adam_eps: float = 1e-8
     max_grad_norm: float = 1.0        # 0 disables clipping
     cond_dropout: float = 0.1         # probability of dropping the conditions (for CFG)
+    face_weight: float = 0.0          # extra loss weight of latent cells under the rendered head
     shift: float | None = None        # flow-matching time shift of the timesteps (None: preset's)
     ema_decay: float = 0.999          # 0 disables EMA
     # precision and parallelism
@@ -107,6 +108,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
               (cfg.num_frames is None or (cfg.num_frames >= 1 and (cfg.num_frames - 1) % 4 == 0),
                f"num_frames must be 4k+1 (Wan VAE), got {cfg.num_frames}"),
               (0 <= cfg.cond_dropout < 1, "cond_dropout must be in [0, 1)"),
+              (cfg.face_weight >= 0, "face_weight must be >= 0"),
               (0 <= cfg.ema_decay < 1, "ema_decay must be in [0, 1)"),
               (cfg.mixed_precision in MIXED_PRECISION,
                f"mixed_precision must be one of {MIXED_PRECISION}"),
@@ -318,7 +320,8 @@ def train_generator(cfg: TrainConfig, *, progress: bool = True) -> dict:
             with contextlib.nullcontext() if last else accelerator.no_sync(model):
                 losses = flow_matching_loss(model, latents, cond, shift=shift,
                                             generator=step_generator(cfg.seed, world, rank, micro),
-                                            cond_dropout=cfg.cond_dropout, sigma_floor=floor)
+                                            cond_dropout=cfg.cond_dropout, sigma_floor=floor,
+                                            face_weight=cfg.face_weight)
                 accelerator.backward(losses["loss"] / cfg.grad_accum)
             for n, v in losses.items():
                 sums[n] = sums.get(n, 0.0) + v.detach().float() / cfg.grad_accum
