@@ -33,6 +33,18 @@ def test_known_mse_gives_known_psnr():
     np.testing.assert_allclose(image.l1(a, b).per_frame, [0.1, 0.01, 0.5])
 
 
+def test_masked_psnr_counts_only_the_masked_pixels():
+    a = np.zeros((2, 16, 16, 3))
+    b = a.copy()
+    b[:, :8] = 0.1                     # error 0.1 in the top half, none below
+    top = np.zeros((16, 16))
+    top[:8] = 1.0
+    np.testing.assert_allclose(image.psnr(a, b, mask=top).per_frame, [20.0, 20.0], rtol=1e-9)
+    assert image.psnr(a, b, mask=1 - top).mean == np.inf          # the bottom half is exact
+    np.testing.assert_allclose(image.psnr(a, b, mask=np.ones((2, 16, 16))).mean, image.psnr(a, b).mean)
+    assert np.isnan(image.psnr(a, b, mask=np.zeros((16, 16))).per_frame).all()
+
+
 def test_uint8_and_float_agree_and_match_skimage_psnr(astro):
     rng = np.random.default_rng(0)
     noisy = np.clip(astro.astype(int) + rng.integers(-20, 21, astro.shape), 0, 255).astype(np.uint8)

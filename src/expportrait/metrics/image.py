@@ -58,13 +58,22 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> FrameMetric:
-    """a, b: (F, H, W, 3) uint8 or float [0, 1] -> per-frame PSNR in dB (``inf`` where identical)."""
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> FrameMetric:
+    """a, b: (F, H, W, 3) uint8 or float [0, 1] -> per-frame PSNR in dB (``inf`` where identical).
+
+    ``mask``: optional (F, H, W) or (H, W) weights in [0, 1] (e.g. the face region): the MSE is
+    then the weighted mean over the masked pixels of each frame (a frame with no mask: ``nan``)."""
     a, b = _pair(a, b)
-    mse = ((a - b) ** 2).reshape(len(a), -1).mean(axis=1)  # (F,)
+    sq = ((a - b) ** 2).mean(axis=-1)                       # (F, H, W)
+    if mask is None:
+        mse = sq.reshape(len(a), -1).mean(axis=1)           # (F,)
+    else:
+        w = np.broadcast_to(np.asarray(mask, dtype=np.float64), sq.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mse = (w * sq).reshape(len(a), -1).sum(1) / w.reshape(len(a), -1).sum(1)
     with np.errstate(divide="ignore"):
         values = np.where(mse > 0, 10.0 * np.log10(1.0 / np.maximum(mse, 1e-300)), np.inf)
-    return FrameMetric.of(values)
+    return FrameMetric.of(np.where(np.isnan(mse), np.nan, values))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> FrameMetric:
