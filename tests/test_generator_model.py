@@ -194,6 +194,29 @@ def test_ref_residual_untrained_returns_the_reference_and_learns_offsets():
         replace(TINY, prediction="epsilon")
 
 
+def test_warp_base_untrained_returns_the_warped_reference():
+    """residual_base="warp": the sampler encodes each clip's appearance (the warped reference) as
+    the base, so an untrained model returns the warp through the VAE, frame by frame."""
+    from expportrait.generator.longvideo import generate
+    cfg = replace(TINY, prediction="ref_residual", residual_base="warp")
+    model = ReenactGenerator(cfg).eval()
+    torch.manual_seed(0)
+    vae = build_vae(cfg).eval()
+    cond = _cond(cfg, batch=1)
+    g = torch.Generator().manual_seed(4)
+    app = torch.rand(1, 3, cfg.num_frames, cfg.resolution, cfg.resolution, generator=g) * 2 - 1
+    with pytest.raises(UserError, match="appearance"):
+        generate(model, vae, cond, steps=2)
+    out = generate(model, vae, replace(cond, appearance=app), steps=2)
+    with torch.no_grad():
+        expect = decode_latents(vae, encode_video(vae, app))
+    assert out.shape == app.shape and torch.allclose(out, expect, atol=1e-4)
+    with pytest.raises(UserError, match="residual_base"):
+        replace(TINY, residual_base="warp")                        # velocity prediction
+    with pytest.raises(UserError, match="residual_base"):
+        replace(TINY, residual_base="mesh")
+
+
 def test_flow_loss_sigma_floor_caps_the_x0_weight():
     """Errors of samples below the floor are scaled by sigma / floor, the rest are unchanged."""
     x = _latents(TINY, batch=4)

@@ -160,11 +160,13 @@ def test_latent_cache_bf16_and_checkpointing(data, tmp_path):
     assert model.transformer.gradient_checkpointing
 
 
-def test_ref_residual_trains_with_and_without_the_latent_cache(data, tmp_path):
-    """A ref_residual generator trains from an --init folder; the still-reference latents are
-    cached per clip like the others (same losses as encoding every step)."""
+@pytest.mark.parametrize("base", ["reference", "warp"])
+def test_ref_residual_trains_with_and_without_the_latent_cache(data, tmp_path, base):
+    """A ref_residual generator trains from an --init folder; the still-reference latents (or,
+    residual_base "warp", the clip's appearance latents) are cached per clip like the others
+    (same losses as encoding every step)."""
     from dataclasses import replace
-    init = ReenactGenerator(replace(get_preset("tiny"), prediction="ref_residual"))
+    init = ReenactGenerator(replace(get_preset("tiny"), prediction="ref_residual", residual_base=base))
     init.save_pretrained(tmp_path / "init")
     plain = _log(Path(_train(data=str(data), out=str(tmp_path / "a"), max_steps=2,
                              init=str(tmp_path / "init"))["run_dir"]))
@@ -173,7 +175,7 @@ def test_ref_residual_trains_with_and_without_the_latent_cache(data, tmp_path):
     assert [r["loss"] for r in cached] == [r["loss"] for r in plain]
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in plain)
     out = ReenactGenerator.from_pretrained(tmp_path / "b" / "final" / "model")
-    assert out.config.prediction == "ref_residual"
+    assert out.config.prediction == "ref_residual" and out.config.residual_base == base
     assert out.transformer.proj_out.weight.abs().sum() > 0          # the zero projection learned
 
 

@@ -189,3 +189,29 @@ def test_reenact_keeps_the_drivers_audio_in_sync_also_with_fps(ckpt, tmp_path):
     click, seconds = _click_time(out)
     assert abs(click - 0.4) < 0.02                                      # within half a driver frame
     assert abs(seconds - 0.8) < 0.07                                    # cut to the video (AAC 1024-sample frames)
+
+
+def test_warp_base_generator_starts_from_the_warped_reference(parts, media):
+    """A residual_base "warp" generator, untrained: its crops are the reference warped by the
+    driven head (in the source frame, cropped with the driven boxes) through the VAE."""
+    from dataclasses import replace
+
+    from expportrait.data.crop import crop
+    from expportrait.generator.model import ReenactGenerator
+    from expportrait.generator.pipeline import _frames_uint8, _unit
+    from expportrait.generator.vae import decode_latents, encode_video
+    astro, car = media
+    drv = Video(car.frames[:5], car.fps, None)
+    gen = ReenactGenerator(replace(parts["gen"].config, prediction="ref_residual", residual_base="warp"))
+    p = ReenactPipeline(parts["head"], FAST, parts["transfer"], gen, parts["vae"], PipelineConfig(mode="cross"))
+    res = p(astro, drv, steps=1, seed=0)
+    warped = p.warp_reference(astro.frames[0], res.fits["source"].frames(slice(0, 1)), res.fits["driven"])
+    assert warped.shape == (5, *astro.frames.shape[1:])
+    diff = np.abs(warped[0].astype(int) - astro.frames[0])
+    assert diff.max() > 20 and diff.mean() < 5                               # the head moved, not all
+    crops = crop(warped, res.boxes, res.crops.shape[1])
+    with torch.no_grad():
+        expect = _frames_uint8(decode_latents(p.vae, encode_video(p.vae, _unit(crops).permute(1, 0, 2, 3)[None]))[0])
+    assert np.abs(res.crops.astype(int) - expect).max() <= 1
+    with pytest.raises(UserError, match="warped"):
+        p.generate(res.ref_crop, res.ref_normal, res.pose_normals, steps=1)

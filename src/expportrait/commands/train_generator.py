@@ -128,7 +128,7 @@ def _dry_run_summary(cfg) -> str:
     m = read_manifest(cfg.data)
     gen = get_preset(cfg.preset)
     ClipDataset(cfg.data, cfg.num_frames or gen.num_frames, frame_stride=cfg.frame_stride,
-                with_appearance=gen.use_appearance)  # clip lengths, appearance tensors
+                with_appearance=gen.needs_appearance)  # clip lengths, appearance tensors
     run_dir, ckpt = resolve_resume(cfg)
     run_dir = run_dir or cfg.out or next_run_dir(cfg.runs_dir, cfg.preset)
     lines = [f"dataset: {len(m['clips'])} clips at {m['resolution'][0]}x{m['resolution'][1]}, "

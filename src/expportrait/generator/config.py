@@ -40,6 +40,7 @@ WAN_LATENTS_STD = (2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.074
 REF_MODES = ("i2v_concat",)   # reference-image injection modes (see model.py for why)
 TRAINABLE = ("all", "adapters")
 PREDICTIONS = ("velocity", "ref_residual")   # what the transformer's output means (model.py)
+RESIDUAL_BASES = ("reference", "warp")   # ref_residual: still reference | warped reference
 TEMPORAL_COMPRESSION = 4      # VAE frames per latent frame (after the first)
 SPATIAL_COMPRESSION = 8       # VAE pixels per latent pixel
 MASK_CHANNELS = 4             # I2V mask channels (= temporal compression, as in Wan I2V)
@@ -82,6 +83,9 @@ class GeneratorConfig:
     ref_mode: str = "i2v_concat"                  # reference image injection (REF_MODES)
     trainable: str = "all"                        # "all" (full fine-tune) or "adapters"
     prediction: str = "velocity"                  # "velocity" (Wan) or "ref_residual" (PREDICTIONS)
+    residual_base: str = "reference"              # ref_residual's base (RESIDUAL_BASES): the
+    #   reference held still, or "warp": the reference image warped by the driven head per frame
+    #   (transfer.warp; GenCond.appearance carries it, encoded per clip by the sampler)
     # --- clip and sampler -------------------------------------------------------------------
     resolution: int = 32                          # square crop size H = W in pixels
     num_frames: int = 9                           # frames per clip / window, 4k+1
@@ -94,6 +98,10 @@ class GeneratorConfig:
             raise UserError(f"ref_mode must be one of {REF_MODES}, got {self.ref_mode!r}")
         if self.prediction not in PREDICTIONS:
             raise UserError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
+        if self.residual_base not in RESIDUAL_BASES:
+            raise UserError(f"residual_base must be one of {RESIDUAL_BASES}, got {self.residual_base!r}")
+        if self.residual_base == "warp" and (self.prediction != "ref_residual" or self.use_appearance):
+            raise UserError("residual_base 'warp' needs prediction 'ref_residual' and no use_appearance")
         if self.trainable not in TRAINABLE:
             raise UserError(f"trainable must be one of {TRAINABLE}, got {self.trainable!r}")
         if self.num_frames < 1 or (self.num_frames - 1) % TEMPORAL_COMPRESSION:
@@ -116,6 +124,11 @@ class GeneratorConfig:
             raise UserError("patch_size[0] must be 1, 2 or 4")
 
     # ---- derived sizes -------------------------------------------------------------------
+    @property
+    def needs_appearance(self) -> bool:
+        """Whether training clips and GenCond must carry the appearance video."""
+        return self.use_appearance or self.residual_base == "warp"
+
     @property
     def inner_dim(self) -> int:
         """Transformer width D = heads * head dim."""

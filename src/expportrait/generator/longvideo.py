@@ -19,6 +19,7 @@ blended windows the face dissolved from frame ~16 (the second window) on.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 import torch
@@ -104,6 +105,10 @@ def generate(model, vae, cond, num_frames: int | None = None, steps: int | None 
         n = e - a
         padded = (n - 1 + 3) // 4 * 4 + 1                          # next 4k+1
         c = _pad_frames(cond.frames(a, e), padded - n)
+        if cfgn.residual_base == "warp":                           # the base: this clip's warp
+            if c.appearance is None:
+                raise UserError("this generator's base is the warped reference: GenCond.appearance is missing")
+            c = replace(c, ref_static=encode_video(vae, c.appearance, tile=tile))
         noise = torch.randn((b, cfgn.z_dim, latent_frames(padded), h, w), generator=gen)
         noise = noise.to(cond.ref_latents.device)
         first = None if last is None else encode_video(vae, last.clamp(-1, 1), tile=tile)
@@ -118,8 +123,6 @@ def generate(model, vae, cond, num_frames: int | None = None, steps: int | None 
 
 def _pad_frames(cond, n: int):
     """Repeat the last pose / appearance frame ``n`` times."""
-    from dataclasses import replace
-
     if n == 0:
         return cond
 

@@ -30,7 +30,11 @@ How the conditions enter (paper section 5 leaves this open; decisions recorded h
   the velocity of the straight path through it, ``(x - x0) / sigma``; with a zero output
   projection an untrained model reproduces the reference, so training only has to learn how the
   driven frame differs from it (pose, expression) instead of re-synthesising the face. The loss
-  caps its 1 / sigma^2 weight below ``flow.RESIDUAL_SIGMA_FLOOR``.
+  caps its 1 / sigma^2 weight below ``flow.RESIDUAL_SIGMA_FLOOR``. With ``residual_base="warp"``
+  the base is instead the latents of the reference image warped by the driven head frame by frame
+  (``transfer.warp.expression_warp``; given as ``GenCond.appearance`` and encoded into
+  ``ref_static`` by the caller), so the untrained model already follows pose and expression and
+  training learns what a warp cannot show (the open mouth, the turned-away side of the head).
 
 All adapters start at zero (zero projections, zero extra input weights, null contexts fed to the
 base too), so an untrained ReenactGenerator returns exactly the base transformer's output.
@@ -66,8 +70,10 @@ class GenCond:
     ref_normal: Tensor                # (B, 3, H, W) in [-1, 1], reference normal map N^R
     ref_latents: Tensor               # (B, C, 1, h, w) normalised VAE latents of the reference
     ref_static: Tensor | None = None  # (B, C, T', h, w) latents of the reference held still for
-                                      # 4 (T'-1) + 1 frames, T' >= T ("ref_residual" models' base)
-    appearance: Tensor | None = None  # (B, 3, F, H, W) in [-1, 1], optional extension
+                                      # 4 (T'-1) + 1 frames, T' >= T ("ref_residual" models' base;
+                                      # residual_base "warp": the latents of ``appearance``)
+    appearance: Tensor | None = None  # (B, 3, F, H, W) in [-1, 1]: use_appearance's rendered
+                                      # colours, or residual_base "warp"'s warped reference
     text: Tensor | None = None        # (B, L, text_dim) text embeddings; None -> null context
     clip_image: Tensor | None = None  # (B, image_len, image_dim) CLIP tokens (I2V-14B) or None
 

@@ -195,15 +195,31 @@ class ReenactPipeline:
         ref_fit = source_fit.frames(slice(ref, ref + 1))
         ref_box = face_boxes(ref_fit.landmarks68_2d.numpy(), c)                   # (1, 3)
         ref_img = source.frames[self.config.reference_frame][None]
-        return {"boxes": boxes, "ref_crop": crop(ref_img, ref_box, c.size)[0],
-                "ref_normal": self.render_crop_normals(ref_fit, ref_box)[0],
-                "pose_normals": self.render_crop_normals(driven, boxes)}
+        out = {"boxes": boxes, "ref_crop": crop(ref_img, ref_box, c.size)[0],
+               "ref_normal": self.render_crop_normals(ref_fit, ref_box)[0],
+               "pose_normals": self.render_crop_normals(driven, boxes)}
+        if self.generator.config.residual_base == "warp" and self.config.variant != "repeat_reference":
+            out["warped"] = crop(self.warp_reference(ref_img[0], ref_fit, driven), boxes, c.size)
+        return out
+
+    def warp_reference(self, image: np.ndarray, ref_fit, driven) -> np.ndarray:
+        """The reference frame (H, W, 3) uint8 warped by the driven head -> (F, H, W, 3) uint8 in
+        the source's frame (``transfer.warp.expression_warp``). base_only drops the reference's
+        offsets as well, so its warp compares base meshes with base meshes."""
+        from expportrait.transfer.warp import expression_warp
+        if self.config.variant == "base_only":
+            ref_fit = ref_fit.frames(slice(0, 1))
+            ref_fit.static_offset = torch.zeros_like(ref_fit.static_offset)
+            ref_fit.dynamic_offset = torch.zeros_like(ref_fit.dynamic_offset)
+        return expression_warp(image, ref_fit, driven, self.head)
 
     # ------------------------------------------------------------------ 6. generation
     @torch.no_grad()
     def generate(self, ref_crop: np.ndarray, ref_normal: np.ndarray, pose_normals: np.ndarray,
-                 steps: int | None = None, seed: int = 0) -> np.ndarray:
-        """ref_crop, ref_normal (S, S, 3) uint8, pose_normals (F, S, S, 3) uint8
+                 steps: int | None = None, seed: int = 0,
+                 warped: np.ndarray | None = None) -> np.ndarray:
+        """ref_crop, ref_normal (S, S, 3) uint8, pose_normals (F, S, S, 3) uint8 (``warped``: the
+        (F, S, S, 3) uint8 warped reference crops a residual_base "warp" generator starts from)
         -> (F, S, S, 3) uint8 generated crops."""
         from expportrait.generator.longvideo import generate
         from expportrait.generator.model import GenCond
@@ -212,7 +228,11 @@ class ReenactPipeline:
         self.generator.to(dev)
         self.vae.to(dev)
         ref = _unit(ref_crop)[None, :, None].to(dev)                              # (1, 3, 1, S, S)
-        if self.generator.config.prediction == "ref_residual":    # the reference held still
+        if self.generator.config.residual_base == "warp":         # encoded per clip by generate
+            if warped is None:
+                raise UserError("this generator starts from the warped reference: pass warped crops")
+            static, ref_latents = None, encode_video(self.vae, ref)
+        elif self.generator.config.prediction == "ref_residual":  # the reference held still
             window = cfg.window or self.generator.config.latent_frames
             static = encode_video(self.vae, ref.expand(-1, -1, pixel_frames(window), -1, -1))
             ref_latents = static[:, :, :1]       # the causal VAE's first latent is the frame's own
@@ -221,7 +241,9 @@ class ReenactPipeline:
         cond = GenCond(pose_normals=_unit(pose_normals).permute(1, 0, 2, 3)[None].to(dev),  # (1, 3, F, S, S)
                        ref_normal=_unit(ref_normal)[None].to(dev),                 # (1, 3, S, S)
                        ref_latents=ref_latents,                                   # (1, C, 1, h, w)
-                       ref_static=static)                                         # (1, C, T, h, w)
+                       ref_static=static,                                         # (1, C, T, h, w)
+                       appearance=None if warped is None
+                       else _unit(warped).permute(1, 0, 2, 3)[None].to(dev))      # (1, 3, F, S, S)
         video = generate(self.generator, self.vae, cond, steps=steps or cfg.steps, seed=seed,
                          window=cfg.window, cfg_scale=cfg.cfg_scale,
                          sampler=cfg.sampler)                                     # (1, 3, F, S, S)
@@ -261,7 +283,7 @@ class ReenactPipeline:
             crops = np.repeat(cond["ref_crop"][None], len(cond["pose_normals"]), 0)
         else:
             crops = self.generate(cond["ref_crop"], cond["ref_normal"], cond["pose_normals"],
-                                  steps, seed)
+                                  steps, seed, warped=cond.get("warped"))
         lap("generate")
         background = source.frames[self.config.reference_frame][None]            # (1, H, W, 3)
         frames = paste_back(background, crops, cond["boxes"], self.config.crop.feather)  # 7

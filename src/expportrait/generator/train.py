@@ -194,7 +194,7 @@ def train_generator(cfg: TrainConfig, *, progress: bool = True) -> dict:
     if cfg.grad_checkpointing:
         _enable_checkpointing(model)
     dataset = ClipDataset(cfg.data, cfg.num_frames or gen_config.num_frames, seed=cfg.seed,
-                          frame_stride=cfg.frame_stride, with_appearance=gen_config.use_appearance)
+                          frame_stride=cfg.frame_stride, with_appearance=gen_config.needs_appearance)
     if any(s % gen_config.spatial_factor for s in dataset.resolution):
         raise UserError(f"dataset resolution {dataset.resolution} is not a multiple of "
                         f"{gen_config.spatial_factor} (preset {gen_config.preset!r})")
@@ -310,7 +310,11 @@ def train_generator(cfg: TrainConfig, *, progress: bool = True) -> dict:
             micro = step * cfg.grad_accum + k
             batch = {n: v.to(accelerator.device) for n, v in next(batches).items()}
             latents, ref_latents = encode(batch)          # (B, C, T, h, w), (B, C, 1, h, w)
-            static = encode.static(batch) if gen_config.prediction == "ref_residual" else None
+            static = None
+            if gen_config.residual_base == "warp":
+                static = encode.warped(batch)             # (B, C, T, h, w)
+            elif gen_config.prediction == "ref_residual":
+                static = encode.static(batch)
             cond = GenCond(pose_normals=batch["pose_normals"], ref_normal=batch["ref_normal"],
                            ref_latents=ref_latents, appearance=batch.get("appearance"),
                            ref_static=static)
@@ -395,6 +399,15 @@ class _LatentEncoder:
             return self.encode_video(self.vae, ref)
         return torch.cat([self._get(("static", key % len(self.dataset), f), ref[i:i + 1])
                           for i, key in enumerate(batch["key"].tolist())])
+
+    @torch.no_grad()
+    def warped(self, batch: dict) -> torch.Tensor:
+        """-> latents (B, C, T, h, w) of each clip's warped reference (its appearance video)."""
+        app = batch["appearance"]                  # (B, 3, F, H, W)
+        if self.dataset is None:
+            return self.encode_video(self.vae, app)
+        return torch.cat([self._get(("warp", key % len(self.dataset), self.dataset.crop_start(key)),
+                                    app[i:i + 1]) for i, key in enumerate(batch["key"].tolist())])
 
     def _get(self, key: tuple, video: torch.Tensor) -> torch.Tensor:
         if key not in self.cache:
