@@ -66,6 +66,30 @@ def test_prepare_rotation_copies(tmp_path):
     assert abs(a - b) < 0.05 * a
 
 
+def test_prepare_warp_reference(tmp_path):
+    """--warp-reference: every clip carries its reference warped to each frame by the fit, cropped
+    and turned like the frames; frame 0 (the reference itself) is unchanged, later frames move
+    towards the real ones."""
+    tcfg = tmp_path / "track.json"
+    tcfg.write_text(json.dumps({"stages": ["base"], "base": {"rigid_iters": 30, "iters": 60}}))
+    assert main(["prepare", "sample:carphone", "--out", str(tmp_path / "ds"), "--size", "64",
+                 "--frames", "56:61", "--clip-frames", "5", "--rotations=0,15", "--stages", "base",
+                 "--track-config", str(tcfg), "--warp-reference"]) == 0
+    m = read_manifest(tmp_path / "ds")
+    assert all(c["has_appearance"] for c in m["clips"]) and len(m["clips"]) == 2
+    plain, turned = (read_clip(tmp_path / "ds" / c["file"]) for c in m["clips"])
+    app, frames = plain["appearance"].float(), plain["frames"].float()       # (F, 3, H, W)
+    ref = plain["ref_image"].float()
+    assert app.shape == frames.shape
+    assert (app[0] - ref).abs().mean() < 1.0                                  # the identity warp
+    moved = (ref[None] - frames[1:]).abs().mean()                             # the mouth opens
+    print("warp error", float((app[1:] - frames[1:]).abs().mean()), "reference error", float(moved))
+    assert (app[1:] - frames[1:]).abs().mean() < 0.8 * moved                  # closer to the real
+    assert (turned["appearance"].float() - app).abs().mean() > 5              # turned with the frames
+    item = ClipDataset(tmp_path / "ds", 5, with_appearance=True)[0]
+    assert item["appearance"].shape == (3, 5, 64, 64)
+
+
 def test_prepare_resumes(prepared, capsys):
     ds, args = prepared
     files = sorted((ds / "clips").glob("*.safetensors"))

@@ -39,6 +39,9 @@ def add_arguments(p) -> None:
     p.add_argument("--still-expressions", action="store_true",
                    help="an image input also makes smooth random expressions: the photo warped by its "
                         "own fitted head driven through them (transfer.warp)")
+    p.add_argument("--warp-reference", action="store_true",
+                   help="every clip also carries its reference warped by the fitted head to each frame "
+                        "(transfer.warp): what a residual_base 'warp' generator starts from")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -59,7 +62,7 @@ def build_config(args):
         raise UserError("--scales must be positive, --size >= 8 and --clip-frames >= 1")
     cfg = PrepareConfig(size=args.size, clip_frames=args.clip_frames, clip_stride=args.clip_stride,
                         frames=parse_range(args.frames), reference=args.reference, flip=args.flip,
-                        scales=scales, rotations=rotations,
+                        scales=scales, rotations=rotations, warp_reference=args.warp_reference,
                         crop=CropConfig(size=args.size, scale=args.crop_scale), seed=args.seed)
     return cfg
 
@@ -137,6 +140,13 @@ def run(args) -> int:
     def render(fit, idx, cameras, size):
         return render_crop_normals(head, fit, cameras, size, idx=idx, eyes=eyes)
 
+    def warp(frames, fit, ref, idx):
+        import torch
+
+        from expportrait.transfer.warp import expression_warp
+        return expression_warp(frames[ref], fit.frames(torch.as_tensor([ref])),
+                               fit.frames(torch.as_tensor(idx)), head)
+
     for v in args.videos:  # fail early, before any tracking, on a missing file
         if not str(v).startswith("sample:") and not Path(v).is_file():
             from expportrait.errors import UserError
@@ -159,7 +169,8 @@ def run(args) -> int:
     settings = {**to_dict(cfg), "tracking": to_dict(tcfg), "eyes": eyes, "still_frames": args.still_frames,
                 "still_expressions": args.still_expressions}
     summary = prepare_dataset(out, list(args.videos), read, make_tracker(out, tcfg, head),
-                              render, cfg, progress=True, settings=settings)
+                              render, cfg, progress=True, settings=settings,
+                              warp=warp if cfg.warp_reference else None)
     if "manifest" in summary:
         with atomic_path(out / "prepare_config.json") as tmp:
             tmp.write_text(json.dumps({"prepare": to_dict(cfg), "tracking": to_dict(tcfg),

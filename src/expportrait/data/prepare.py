@@ -17,7 +17,10 @@ Per input video (``prepare_video``):
 6. optional horizontal flip copies (normal x flipped) of every clip, and in-plane rotation copies
    (``rotations`` in degrees: crop and normal maps turned about the crop centre, normal vectors
    turned with them; the reference stays unrotated, so the generator learns head rolls the
-   reference does not show);
+   reference does not show); with ``warp_reference`` every clip also carries ``appearance``: its
+   reference frame warped by the fit to each clip frame (the injected ``warp``, in full-frame
+   space, then cropped, rotated and flipped like the frames): the base a ``residual_base="warp"``
+   generator starts from;
 7. ``write_clip`` per clip (atomic), then ``DATASET/index/<video_id>.json`` listing the entries
    and the settings they were made with: the marker that the video is complete (resume skips it
    when every clip file validates; a video done with other settings is a clear error, not a
@@ -43,6 +46,7 @@ from expportrait.errors import PARTIAL_GLOB, UserError, atomic_path
 
 Tracker = Callable[[np.ndarray, float], Any]
 Renderer = Callable[[Any, np.ndarray, np.ndarray, int], np.ndarray]
+Warper = Callable[[np.ndarray, Any, int, np.ndarray], np.ndarray]   # frames, fit, ref, idx -> (n, H, W, 3)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class PrepareConfig:
     flip: bool = False                 # add horizontally flipped copies
     scales: tuple[float, ...] = (1.0,)  # crop-box scale augmentation (1.0 = the CropConfig box)
     rotations: tuple[float, ...] = (0.0,)  # in-plane rotation augmentation, degrees (0 = none)
+    warp_reference: bool = False       # clips carry the reference warped to every frame (appearance)
     crop: CropConfig = CropConfig()
     seed: int = 0
 
@@ -160,11 +165,16 @@ def remove_partial_files(root: Path) -> int:
 
 def prepare_video(root: str | Path, frames: np.ndarray, fps: float, name: str, tracker: Tracker,
                   render: Renderer, cfg: PrepareConfig, source: str = "",
-                  settings: dict | None = None) -> list[dict]:
+                  settings: dict | None = None, warp: Warper | None = None) -> list[dict]:
     """frames (F, H, W, 3) uint8 of one video (already cut to the frame range) -> clip entries
     (written to ``root``), plus the index file. ``name``: the video id; ``settings``: what made
-    the clips (default: ``cfg``), kept in the index for ``check_settings``."""
+    the clips (default: ``cfg``), kept in the index for ``check_settings``; ``warp``
+    (``cfg.warp_reference``): ``frames, fit, ref, idx (n,) -> (n, H, W, 3)`` uint8, frame ``ref``
+    warped by the fit to frames ``idx``."""
     root = Path(root)
+    if cfg.warp_reference and warp is None:
+        raise UserError("warp_reference needs a warp function")
+    warped: dict[tuple[int, int, int], np.ndarray] = {}      # (ref, a, b) -> (b - a, H, W, 3)
     if cfg.reference not in ("first", "random"):
         raise UserError(f"--reference must be 'first' or 'random', got {cfg.reference!r}")
     offset = cfg.frames[0] if cfg.frames else 0
@@ -187,6 +197,10 @@ def prepare_video(root: str | Path, frames: np.ndarray, fps: float, name: str, t
                 ref = _reference(cfg, F, a, b, clip_name)                        # 5
                 parts = {"frames": rcrops[a:b], "pose_normals": rnormals[a:b],
                          "ref_image": crops[ref], "ref_normal": normals[ref]}
+                if cfg.warp_reference:
+                    if (ref, a, b) not in warped:
+                        warped[ref, a, b] = warp(frames, fit, ref, np.arange(a, b))
+                    parts["appearance"] = crop(warped[ref, a, b], boxes[a:b], cfg.size, deg)
                 variants = [("", parts)]
                 if cfg.flip:                                                     # 6
                     variants.append(("-flip", {k: (flip_normals(v) if "normal" in k else v[..., ::-1, :])
@@ -194,7 +208,8 @@ def prepare_video(root: str | Path, frames: np.ndarray, fps: float, name: str, t
                 for suffix, p in variants:                                       # 7
                     entries.append(write_clip(
                         root, clip_name + suffix, _chw(p["frames"]), _chw(p["pose_normals"]),
-                        _chw(p["ref_image"]), _chw(p["ref_normal"]), source=source,
+                        _chw(p["ref_image"]), _chw(p["ref_normal"]),
+                        _chw(p["appearance"]) if "appearance" in p else None, source=source,
                         frame_range=(offset + a, offset + b), ref_frame=offset + ref))
     with atomic_path(index_path(root, name)) as tmp:
         tmp.write_text(json.dumps({"fps": float(fps), "settings": _settings(cfg, settings),
@@ -236,7 +251,8 @@ def _reference(cfg: PrepareConfig, F: int, a: int, b: int, clip_name: str) -> in
 
 def prepare_dataset(root: str | Path, videos: list[str], read: Callable[[str], Any],
                     tracker: Tracker, render: Renderer, cfg: PrepareConfig,
-                    progress: bool = False, settings: dict | None = None) -> dict:
+                    progress: bool = False, settings: dict | None = None,
+                    warp: Warper | None = None) -> dict:
     """Prepare every video in ``videos`` (paths) into ``root``; ``read(path) -> Video``.
     Distributed over the processes of an ``accelerate launch``; -> summary dict. ``settings``:
     JSON-able description of everything that shapes the clips (default: ``cfg``); resuming a
@@ -271,7 +287,7 @@ def prepare_dataset(root: str | Path, videos: list[str], read: Callable[[str], A
                 raise UserError(f"{path}: --frames {a}:{b} starts past its {len(frames)} frames")
             frames = frames[a:b]
         prepare_video(root, frames, video.fps, vid, tracker, render, cfg, source=str(path),
-                      settings=settings)
+                      settings=settings, warp=warp)
         done += 1
     state.wait_for_everyone()
     summary = {"rank": rank, "world_size": world, "prepared": done, "skipped": skipped}
