@@ -125,13 +125,19 @@ def test_reenact_cli_end_to_end(ckpt, tmp_path):
     info = json.loads(out.with_suffix(".json").read_text())
     assert info["mode"] == "cross" and info["frames"] == 3 and info["size_hw"] == [512, 512]
     assert read_video(out.with_suffix(".compare.mp4")).frames.shape[0] == 3
+    warp = tmp_path / "w.mp4"                 # a baseline without the generator, at full resolution
+    assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
+                 "--max-frames", "3", "--out", str(warp), "--checkpoint", str(ckpt),
+                 "--variant", "mesh_warp"]) == 0
+    assert json.loads(warp.with_suffix(".json").read_text())["variant"] == "mesh_warp"
+    assert info["variant"] == "full"
 
 
 def test_ablation_variants(parts, media):
     astro, car = media
     drv = Video(car.frames[:4], car.fps, None)
     out = {}
-    for variant in ("base_only", "direct_copy", "repeat_reference"):
+    for variant in ("base_only", "direct_copy", "repeat_reference", "mesh_warp"):
         p = ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
                             PipelineConfig(mode="cross", variant=variant))
         out[variant] = p(astro, drv, steps=1, seed=0)
@@ -141,6 +147,9 @@ def test_ablation_variants(parts, media):
     assert torch.equal(dc["driven"].dynamic_offset, dc["driving"].dynamic_offset)
     rr = out["repeat_reference"]
     assert (rr.crops == rr.ref_crop[None]).all()
+    mw = out["mesh_warp"]                     # the warped source frames themselves, the head moved
+    assert mw.frames.shape == (4, *astro.frames.shape[1:]) and "generate" in mw.timings
+    assert np.abs(mw.frames[0].astype(int) - astro.frames[0]).max() > 20
     with pytest.raises(UserError, match="variant"):
         ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
                         PipelineConfig(mode="cross", variant="nope"))(astro, drv, steps=1)

@@ -31,6 +31,10 @@ def add_arguments(p) -> None:
                    help="what follows the driver, comma list of pose,expression,eyes,lips (default all)")
     p.add_argument("--smooth", type=float, default=None, help="Gaussian sigma (frames) of the head pose; 0 = off")
     p.add_argument("--face-index", type=int, default=None, help="which face when there are several (0 = largest)")
+    p.add_argument("--variant", default=None,
+                   choices=("full", "base_only", "direct_copy", "repeat_reference", "mesh_warp"),
+                   help="full (default); the paper's ablations base_only, direct_copy; baselines "
+                        "repeat_reference, mesh_warp (the source warped by the driven head, no generator)")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
 
 
@@ -64,6 +68,8 @@ def build_pipeline(args):
     pipe.config, pipe.tracker_cfg = with_controls(
         pipe.config, pipe.tracker_cfg, mode=args.mode, reference_frame=args.reference_frame,
         intensity=args.intensity, regions=regions, smooth=args.smooth, face_index=args.face_index)
+    if args.variant:
+        pipe.config = replace(pipe.config, variant=args.variant)
     if args.stages:
         stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
         if set(stages) - {"base", "personalized"} or "base" not in stages:
@@ -105,7 +111,7 @@ def run(args) -> int:
     result = pipe(source, driving, steps=args.steps, seed=args.seed)
     out, cmp = write_outputs(result, args.out, source, driving)
     with atomic_path(Path(out).with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps(run_info(result), indent=2) + "\n")
+        tmp.write_text(json.dumps({**run_info(result), "variant": pipe.config.variant}, indent=2) + "\n")
     print(f"{result.mode}-reenactment: {len(result.frames)} frames "
           f"{result.frames.shape[2]}x{result.frames.shape[1]} -> {out} (+ {cmp.name})")
     return 0

@@ -69,7 +69,9 @@ class PipelineConfig:
     sampler: str = "euler"
     # ablations (benchmarks/reenact.py): "full"; "base_only" = base-model normals (no Delta_g,
     # Delta_f); "direct_copy" = the driver's own Delta_f pasted on the target instead of G;
-    # "repeat_reference" = the reference crop repeated (no generation)
+    # "repeat_reference" = the reference crop repeated (no generation); "mesh_warp" = the reference
+    # frame warped by the full method's driven head (transfer.warp; no generation, the warped frames
+    # at the source's resolution are the result)
     variant: str = "full"
 
 
@@ -99,7 +101,7 @@ def _frames_uint8(video: torch.Tensor) -> np.ndarray:
     return out.to(torch.uint8).numpy()
 
 
-VARIANTS = ("full", "base_only", "direct_copy", "repeat_reference")
+VARIANTS = ("full", "base_only", "direct_copy", "repeat_reference", "mesh_warp")
 
 
 class ReenactPipeline:
@@ -198,8 +200,11 @@ class ReenactPipeline:
         out = {"boxes": boxes, "ref_crop": crop(ref_img, ref_box, c.size)[0],
                "ref_normal": self.render_crop_normals(ref_fit, ref_box)[0],
                "pose_normals": self.render_crop_normals(driven, boxes)}
-        if self.generator.config.residual_base == "warp" and self.config.variant != "repeat_reference":
-            out["warped"] = crop(self.warp_reference(ref_img[0], ref_fit, driven), boxes, c.size)
+        variant = self.config.variant
+        if variant == "mesh_warp" or (self.generator.config.residual_base == "warp"
+                                      and variant != "repeat_reference"):
+            out["warped_frames"] = self.warp_reference(ref_img[0], ref_fit, driven)  # (F, H, W, 3)
+            out["warped"] = crop(out["warped_frames"], boxes, c.size)              # (F, S, S, 3)
         return out
 
     def warp_reference(self, image: np.ndarray, ref_fit, driven) -> np.ndarray:
@@ -281,12 +286,17 @@ class ReenactPipeline:
         lap("render_conditions")
         if self.config.variant == "repeat_reference":                             # 6
             crops = np.repeat(cond["ref_crop"][None], len(cond["pose_normals"]), 0)
+        elif self.config.variant == "mesh_warp":
+            crops = cond["warped"]
         else:
             crops = self.generate(cond["ref_crop"], cond["ref_normal"], cond["pose_normals"],
                                   steps, seed, warped=cond.get("warped"))
         lap("generate")
         background = source.frames[self.config.reference_frame][None]            # (1, H, W, 3)
-        frames = paste_back(background, crops, cond["boxes"], self.config.crop.feather)  # 7
+        if self.config.variant == "mesh_warp":                                    # 7
+            frames = cond["warped_frames"]
+        else:
+            frames = paste_back(background, crops, cond["boxes"], self.config.crop.feather)
         lap("paste_back")
         return ReenactResult(frames=frames, crops=crops, pose_normals=cond["pose_normals"],
                              ref_crop=cond["ref_crop"], ref_normal=cond["ref_normal"],
