@@ -1,6 +1,7 @@
 """``track_video``: landmarks -> stage ``base`` -> stage ``personalized`` -> HeadFit + report."""
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
@@ -12,6 +13,21 @@ from expportrait.metrics.motion import nme
 from expportrait.tracking.fit import fit_base, make_camera, project_landmarks
 from expportrait.tracking.io import HeadFit
 from expportrait.tracking.landmarks import LandmarkTrack, detect_video
+
+
+@contextlib.contextmanager
+def deterministic_kernels():
+    """torch's deterministic kernels inside the block, the caller's setting restored after. The
+    photometric stage's CPU backward otherwise sums index gradients in thread order: two fits of
+    carphone frame 0 differed by 1.4e-3 in Delta_g, and benchmark reruns by up to 0.07 in AED
+    (same speed either way, 13.1 s). ``warn_only``: ops without a deterministic kernel warn."""
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -74,8 +90,9 @@ def track_video(frames: np.ndarray, fps: float, cfg: TrackConfig | None = None, 
             bar = tqdm(total=total, desc="personalized", unit="it", leave=False, disable=None)
         problem = PhotometricProblem(head, frames, track.points, torch.as_tensor(target68),
                                      torch.as_tensor(track.valid), base, pc, device)
-        pers, prep = fit_personalized(problem, base, normal_targets, depth_targets,
-                                      progress=bar.update if bar else None)
+        with deterministic_kernels():
+            pers, prep = fit_personalized(problem, base, normal_targets, depth_targets,
+                                          progress=bar.update if bar else None)
         if bar:
             bar.close()
         timings["personalized"] = prep["seconds"]
