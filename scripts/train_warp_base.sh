@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Experiment (not shipped): the demo generator with residual_base "warp" -- its base is the reference
+# warped by the driven head frame by frame instead of the reference held still. README, "Embedded-
+# default demo": self face crop 14.97 dB (chained clips), cross identity 40 %, self AED 1.73.
+#
+#   1. prepare both videos as recipe step 11 (scripts/train_demo.sh) plus --warp-reference: every
+#      clip also carries its reference warped to each frame (98 s here with step 11's fits cached)
+#   2. the shipped generator with residual_base "warp" and its output projection zeroed (it starts
+#      by returning the warp through the VAE), fine-tuned 2500 steps at lr 1e-4 on 9-frame clips
+#      (1046 s on the 2-core CPU), EMA exported with the shipped VAE into $OUT
+#   3. run it: expportrait reenact --checkpoint $OUT ... or python benchmarks/reenact.py --checkpoint $OUT
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-data/clips-demo-warp}
+RUN=${RUN:-runs/demo-warp}
+STEPS=${STEPS:-2500}
+OUT=${OUT:-runs/demo-warp-ckpt}
+SHIPPED=src/expportrait/checkpoints/demo
+
+expportrait prepare sample:carphone sample:astronaut --out "$DATA" --frames 0:60 --size 64 \
+    --clip-frames 30 --clip-stride 10 --reference random --flip --scales 0.9,1.0,1.1 \
+    --track-config configs/demo/track.json --stages base,personalized --rotations=-20,-10,0,10,20 \
+    --still-expressions --warp-reference
+if [ ! -f "$RUN-init/config.json" ]; then
+    python - "$SHIPPED/generator" "$RUN-init" <<'PY'
+import sys
+from dataclasses import replace
+import torch
+from expportrait.generator.model import ReenactGenerator
+src = ReenactGenerator.from_pretrained(sys.argv[1])
+model = ReenactGenerator(replace(src.config, residual_base="warp"))
+model.load_state_dict(src.state_dict(), strict=True)
+torch.nn.init.zeros_(model.transformer.proj_out.weight)
+torch.nn.init.zeros_(model.transformer.proj_out.bias)
+model.float().save_pretrained(sys.argv[2])
+PY
+fi
+expportrait train-generator --config configs/train/demo-res.json --data "$DATA" --out "$RUN" \
+    --init "$RUN-init" --vae-dir "$SHIPPED/vae" --num-frames 9 --max-steps "$STEPS" --lr 1e-4 \
+    --resume latest
+python - "$RUN/final/ema" "$SHIPPED/vae" "$OUT" <<'PY'
+import sys
+from expportrait.generator.pipeline import export_checkpoint
+print("exported", export_checkpoint(sys.argv[1], sys.argv[2], sys.argv[3], "configs/demo/pipeline.json"))
+PY
