@@ -44,7 +44,8 @@ class Reenactor:
         if self._pipe is None:
             self._pipe = build_pipeline(SimpleNamespace(
                 checkpoint=self.checkpoint, device=self.device, stages=self.stages, mode=None,
-                reference_frame=None, intensity=None, regions=None, smooth=None, face_index=None))
+                reference_frame=None, intensity=None, regions=None, smooth=None, face_index=None,
+                variant=None))
             self._defaults = (self._pipe.config, self._pipe.tracker_cfg)
         self._pipe.config, self._pipe.tracker_cfg = with_controls(
             *self._defaults, mode=mode, intensity=intensity, regions=regions,
