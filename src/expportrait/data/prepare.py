@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -174,7 +175,6 @@ def prepare_video(root: str | Path, frames: np.ndarray, fps: float, name: str, t
     root = Path(root)
     if cfg.warp_reference and warp is None:
         raise UserError("warp_reference needs a warp function")
-    warped: dict[tuple[int, int, int], np.ndarray] = {}      # (ref, a, b) -> (b - a, H, W, 3)
     if cfg.reference not in ("first", "random"):
         raise UserError(f"--reference must be 'first' or 'random', got {cfg.reference!r}")
     offset = cfg.frames[0] if cfg.frames else 0
@@ -183,6 +183,12 @@ def prepare_video(root: str | Path, frames: np.ndarray, fps: float, name: str, t
     camera = np.asarray(fit.camera, np.float64)                                  # (F, 4)
     F = len(frames)
     spans = clip_spans(F, cfg.clip_frames, cfg.clip_stride)
+    # warped references (ref, a, b) -> (b - a, H, W, 3), each dropped after its last use: "first"
+    # shares one per span across the scale and rotation copies, "random" rarely repeats one
+    warped: dict[tuple[int, int, int], np.ndarray] = {}
+    uses = Counter((_reference(cfg, F, a, b, _clip_name(name, si, ri, deg, ci)), a, b)
+                   for si in range(len(cfg.scales)) for ri, deg in enumerate(cfg.rotations)
+                   for ci, (a, b) in enumerate(spans)) if cfg.warp_reference else Counter()
     entries = []
     for si, scale in enumerate(cfg.scales):
         ccfg = replace(cfg.crop, scale=cfg.crop.scale * scale)
@@ -193,14 +199,18 @@ def prepare_video(root: str | Path, frames: np.ndarray, fps: float, name: str, t
             rcrops = crops if deg == 0 else crop(frames, boxes, cfg.size, deg)      # (F, S, S, 3)
             rnormals = normals if deg == 0 else rotate_normals(normals, deg)
             for ci, (a, b) in enumerate(spans):                                  # 4
-                clip_name = f"{name}-s{si}-{ci:04d}" if deg == 0 else f"{name}-s{si}r{ri}-{ci:04d}"
+                clip_name = _clip_name(name, si, ri, deg, ci)
                 ref = _reference(cfg, F, a, b, clip_name)                        # 5
                 parts = {"frames": rcrops[a:b], "pose_normals": rnormals[a:b],
                          "ref_image": crops[ref], "ref_normal": normals[ref]}
                 if cfg.warp_reference:
-                    if (ref, a, b) not in warped:
-                        warped[ref, a, b] = warp(frames, fit, ref, np.arange(a, b))
-                    parts["appearance"] = crop(warped[ref, a, b], boxes[a:b], cfg.size, deg)
+                    key = (ref, a, b)
+                    if key not in warped:
+                        warped[key] = warp(frames, fit, ref, np.arange(a, b))
+                    parts["appearance"] = crop(warped[key], boxes[a:b], cfg.size, deg)
+                    uses[key] -= 1
+                    if not uses[key]:
+                        del warped[key]
                 variants = [("", parts)]
                 if cfg.flip:                                                     # 6
                     variants.append(("-flip", {k: (flip_normals(v) if "normal" in k else v[..., ::-1, :])
@@ -239,6 +249,11 @@ def check_settings(root: Path, videos: list[str], cfg: PrepareConfig, settings: 
                 for k in sorted(set(have) | set(want)) if have.get(k) != want.get(k)]
         raise UserError(f"{root} already holds {path} prepared with other settings ({'; '.join(diff)}); "
                         "use another --out, or delete that folder to redo it")
+
+
+def _clip_name(video: str, si: int, ri: int, deg: float, ci: int) -> str:
+    """Clip ``ci`` of scale copy ``si`` and rotation copy ``ri`` (turned by ``deg``)."""
+    return f"{video}-s{si}-{ci:04d}" if deg == 0 else f"{video}-s{si}r{ri}-{ci:04d}"
 
 
 def _reference(cfg: PrepareConfig, F: int, a: int, b: int, clip_name: str) -> int:
