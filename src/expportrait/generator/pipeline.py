@@ -233,12 +233,11 @@ class ReenactPipeline:
         self.generator.to(dev)
         self.vae.to(dev)
         ref = _unit(ref_crop)[None, :, None].to(dev)                              # (1, 3, 1, S, S)
-        if self.generator.config.residual_base == "warp":         # encoded per clip by generate
-            if warped is None:
-                raise UserError("this generator starts from the warped reference: pass warped crops")
-            static, ref_latents = None, encode_video(self.vae, ref)
-        elif self.generator.config.prediction == "ref_residual":  # the reference held still
-            window = cfg.window or self.generator.config.latent_frames
+        gcfg = self.generator.config
+        if gcfg.residual_base == "warp" and warped is None:  # its base: the warp, encoded per clip
+            raise UserError("this generator starts from the warped reference: pass warped crops")
+        if gcfg.prediction == "ref_residual" and gcfg.residual_base == "reference":  # held still
+            window = cfg.window or gcfg.latent_frames
             static = encode_video(self.vae, ref.expand(-1, -1, pixel_frames(window), -1, -1))
             ref_latents = static[:, :, :1]       # the causal VAE's first latent is the frame's own
         else:
