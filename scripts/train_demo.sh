@@ -95,15 +95,9 @@ expportrait prepare sample:carphone sample:astronaut "${PREP[@]/$DATA/$DATA_ROT}
 if [ ! -f "$RUN_RES-init/config.json" ]; then
     python - "$OUT/generator" "$RUN_RES-init" <<'PY'
 import sys
-from dataclasses import replace
-import torch
 from expportrait.generator.model import ReenactGenerator
-src = ReenactGenerator.from_pretrained(sys.argv[1])
-model = ReenactGenerator(replace(src.config, prediction="ref_residual", cfg_scale=1.0))
-model.load_state_dict(src.state_dict(), strict=True)
-torch.nn.init.zeros_(model.transformer.proj_out.weight)
-torch.nn.init.zeros_(model.transformer.proj_out.bias)
-model.float().save_pretrained(sys.argv[2])
+model = ReenactGenerator.residual_start(sys.argv[1], prediction="ref_residual", cfg_scale=1.0)
+model.save_pretrained(sys.argv[2])
 PY
 fi
 expportrait train-generator --config configs/train/demo-res.json --data "$DATA_ROT" --out "$RUN_RES" \

@@ -24,15 +24,8 @@ expportrait prepare sample:carphone sample:astronaut --out "$DATA" --frames 0:60
 if [ ! -f "$RUN-init/config.json" ]; then
     python - "$SHIPPED/generator" "$RUN-init" <<'PY'
 import sys
-from dataclasses import replace
-import torch
 from expportrait.generator.model import ReenactGenerator
-src = ReenactGenerator.from_pretrained(sys.argv[1])
-model = ReenactGenerator(replace(src.config, residual_base="warp"))
-model.load_state_dict(src.state_dict(), strict=True)
-torch.nn.init.zeros_(model.transformer.proj_out.weight)
-torch.nn.init.zeros_(model.transformer.proj_out.bias)
-model.float().save_pretrained(sys.argv[2])
+ReenactGenerator.residual_start(sys.argv[1], residual_base="warp").save_pretrained(sys.argv[2])
 PY
 fi
 expportrait train-generator --config configs/train/demo-res.json --data "$DATA" --out "$RUN" \

@@ -217,6 +217,22 @@ def test_warp_base_untrained_returns_the_warped_reference():
         replace(TINY, residual_base="mesh")
 
 
+def test_residual_start_keeps_the_trunk_and_zeroes_the_output(tmp_path):
+    """residual_start: config changed, output projection zero, every other weight kept (fp32)."""
+    cfg = replace(TINY, prediction="ref_residual")
+    model = ReenactGenerator(cfg)
+    _perturb(model)
+    with torch.no_grad():
+        model.transformer.proj_out.weight.normal_(0, 0.05)
+    model.save_pretrained(tmp_path / "g", dtype=torch.float16)
+    start = ReenactGenerator.residual_start(tmp_path / "g", residual_base="warp")
+    assert start.config.residual_base == "warp" and start.dtype == torch.float32
+    assert start.transformer.proj_out.weight.abs().max() == 0
+    saved = ReenactGenerator.from_pretrained(tmp_path / "g").state_dict()
+    kept = {k: v for k, v in start.state_dict().items() if not k.startswith("transformer.proj_out")}
+    assert kept and all(torch.equal(v, saved[k].float()) for k, v in kept.items())
+
+
 def test_flow_loss_sigma_floor_caps_the_x0_weight():
     """Errors of samples below the floor are scaled by sigma / floor, the rest are unchanged."""
     x = _latents(TINY, batch=4)

@@ -271,6 +271,19 @@ class ReenactGenerator(nn.Module):
             folder, lambda data: cls(from_dict(GeneratorConfig, data)))
 
     @classmethod
+    def residual_start(cls, folder: str | Path, **changes) -> "ReenactGenerator":
+        """The generator in ``folder`` with ``changes`` to its config (e.g. ``prediction=
+        "ref_residual"``, ``residual_base="warp"``) and its output projection zeroed, fp32: a
+        ref_residual model that starts by returning its base, keeping the trained trunk."""
+        from dataclasses import replace
+        src = cls.from_pretrained(folder)
+        model = cls(replace(src.config, **changes))
+        model.load_state_dict(src.state_dict(), strict=True)
+        nn.init.zeros_(model.transformer.proj_out.weight)
+        nn.init.zeros_(model.transformer.proj_out.bias)
+        return model.float()
+
+    @classmethod
     def from_wan(cls, config: GeneratorConfig, wan_dir: str | Path,
                  torch_dtype: torch.dtype | None = None) -> "ReenactGenerator":
         """Load a real diffusers Wan2.1 transformer (pipeline root with ``transformer/`` or the
