@@ -28,8 +28,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-VARIANTS = ("full", "base_only", "direct_copy", "repeat_reference", "mesh_warp")
-
 
 def value(report: dict, key: str, field: str = "value"):
     entry = report.get(key, {})
@@ -51,7 +49,7 @@ def main() -> None:
     from expportrait.data.crop import crop, paste_back
     from expportrait.metrics.image import psnr, ssim
     from expportrait.data.video import Video, read_source
-    from expportrait.generator.pipeline import ReenactPipeline
+    from expportrait.generator.pipeline import VARIANTS, ReenactPipeline
     from expportrait.metrics.report import evaluate
 
     pipe = ReenactPipeline.from_checkpoint(args.checkpoint)

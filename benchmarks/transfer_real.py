@@ -46,7 +46,6 @@ def main() -> None:
     from expportrait.data.video import Video, read_source
     from expportrait.generator.pipeline import ReenactPipeline
     from expportrait.metrics.report import evaluate
-    from expportrait.transfer.gaze import track_with_gaze
     from expportrait.transfer.train import TrainTransferConfig, train_transfer
 
     torch.set_num_threads(args.threads)
@@ -57,10 +56,8 @@ def main() -> None:
     src, drv = Video(carphone.frames[:1], carphone.fps, None), Video(carphone.frames[60:120], carphone.fps, None)
     t0 = time.perf_counter()
 
-    def personalized(frames):
-        return track_with_gaze(frames, carphone.fps, pipe.tracker_cfg, head, None)[0]
-    truth = personalized(drv.frames)                                       # held-out Delta_f
-    train_fit = personalized(carphone.frames[:60])
+    truth = pipe._track(drv.frames, carphone.fps, "carphone 60-119")       # held-out Delta_f
+    train_fit = pipe._track(carphone.frames[:60], carphone.fps, "carphone 0-59")
     source_fit, ref = pipe.fit_source(src)
     driver_fit = pipe.track_driver(drv)
     print(f"tracked in {time.perf_counter() - t0:.0f} s", flush=True)
