@@ -160,8 +160,9 @@ def vae_ceilings(pipe, real_crops, boxes, frame0, real_frames, ref_crop, cross_b
         rec.append(through_vae(chunk)[:min(clip, F - a)])
     rec = np.concatenate(rec)
     cfg = pipe.config.crop
-    still = through_vae(np.repeat(ref_crop[None], clip, 0))
-    pasted = paste_back(astronaut, still, cross_boxes[:clip], cfg.feather)
+    k = min(clip, len(cross_boxes))                           # --max-frames may cut below one clip
+    still = through_vae(np.repeat(ref_crop[None], clip, 0))[:k]
+    pasted = paste_back(astronaut, still, cross_boxes[:k], cfg.feather)
     ident = identity_similarity(pasted, astronaut[0]).summary()
     return {"vae_crop_psnr": psnr(rec, real_crops).mean,
             "vae_psnr": psnr(paste_back(frame0, rec, boxes, cfg.feather), real_frames).mean,
