@@ -37,7 +37,7 @@ from expportrait.generator.model import GenCond, ReenactGenerator
 
 def _cond(cfg, frames: int, res: int, batch: int = 1) -> GenCond:
     g = torch.Generator().manual_seed(0)
-    lat = res // 8
+    lat = res // cfg.vae_spatial
     app = torch.rand(batch, 3, frames, res, res, generator=g) * 2 - 1 if cfg.use_appearance else None
     return GenCond(pose_normals=torch.rand(batch, 3, frames, res, res, generator=g) * 2 - 1,
                    ref_normal=torch.rand(batch, 3, res, res, generator=g) * 2 - 1,
@@ -73,7 +73,7 @@ def overhead(name: str = "demo", repeats: int = 7, appearance: bool | None = Non
     torch.manual_seed(0)
     base = WanTransformer3DModel(**cfg.transformer_kwargs()).eval()
     model = ReenactGenerator(cfg, transformer=copy.deepcopy(base)).eval()
-    lat = cfg.resolution // 8
+    lat = cfg.resolution // cfg.vae_spatial
     x = torch.randn(1, cfg.z_dim, cfg.latent_frames, lat, lat)
     t = torch.tensor([500.0])
     cond = _cond(cfg, cfg.num_frames, cfg.resolution)

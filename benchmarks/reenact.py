@@ -53,6 +53,7 @@ def main() -> None:
     from expportrait.data.crop import crop, paste_back
     from expportrait.metrics.image import psnr, ssim
     from expportrait.data.video import Video, read_source
+    from expportrait.generator.config import pixel_frames
     from expportrait.generator.pipeline import VARIANTS, ReenactPipeline
     from expportrait.metrics.report import evaluate
 
@@ -98,8 +99,9 @@ def main() -> None:
                        "head_crop_psnr": psnr(heads, real_crops).mean,
                        "head_psnr": psnr(paste_back(self_src.frames, heads, res_self.boxes,
                                                     base_cfg.crop.feather), self_drv.frames).mean,
-                       **vae_ceilings(pipe, real_crops, res_self.boxes, self_src.frames, self_drv.frames,
-                                      res_cross.ref_crop, res_cross.boxes, astronaut.frames)}
+                       **vae_ceilings(pipe.vae, pixel_frames(pipe.config.window or pipe.generator.config.latent_frames),
+                                      base_cfg.crop.feather, real_crops, res_self.boxes, self_src.frames,
+                                      self_drv.frames, res_cross.ref_crop, res_cross.boxes, astronaut.frames)}
             ceiling["aed"] = self_aed(pasted)
             ceiling["vae_aed"] = self_aed(ceiling.pop("vae_frames"))
             ceiling["frame0_aed"] = self_aed(np.repeat(self_src.frames, len(self_drv.frames), 0))
@@ -171,16 +173,16 @@ def main() -> None:
     print(json.dumps(results))
 
 
-def vae_ceilings(pipe, real_crops, boxes, frame0, real_frames, ref_crop, cross_boxes, astronaut):
-    """What a perfect generator could reach through the checkpoint's VAE: the real self crops
-    encoded and decoded in clips of the generator's length -> face-crop and full-frame PSNR; the
-    astronaut's reference crop held still for one clip, decoded and pasted -> dlib face-found /
-    same-person fractions."""
+def vae_ceilings(vae, clip, feather, real_crops, boxes, frame0, real_frames, ref_crop, cross_boxes, astronaut):
+    """What a perfect generator could reach through ``vae``: the real self crops encoded and
+    decoded in clips of ``clip`` frames (the generator's length) and each alone -> face-crop and
+    full-frame PSNR, and the pasted frames (``vae_frames``, ``vae_frame_frames``); the astronaut's
+    reference crop held still for one clip, decoded and pasted -> dlib face-found / same-person
+    fractions."""
     import numpy as np
     import torch
 
     from expportrait.data.crop import paste_back
-    from expportrait.generator.config import pixel_frames
     from expportrait.generator.pipeline import _frames_uint8, _unit
     from expportrait.generator.vae import decode_latents, encode_video
     from expportrait.metrics.identity import identity_similarity
@@ -189,9 +191,8 @@ def vae_ceilings(pipe, real_crops, boxes, frame0, real_frames, ref_crop, cross_b
     def through_vae(crops):                                   # (F, S, S, 3) uint8, F = 4k+1
         x = _unit(crops).permute(1, 0, 2, 3)[None]              # (1, 3, F, S, S)
         with torch.no_grad():
-            return _frames_uint8(decode_latents(pipe.vae, encode_video(pipe.vae, x))[0])
+            return _frames_uint8(decode_latents(vae, encode_video(vae, x))[0])
 
-    clip = pixel_frames(pipe.config.window or pipe.generator.config.latent_frames)
     F, rec = len(real_crops), []
     for a in range(0, F, clip):
         chunk = real_crops[a:a + clip]
@@ -200,14 +201,13 @@ def vae_ceilings(pipe, real_crops, boxes, frame0, real_frames, ref_crop, cross_b
         rec.append(through_vae(chunk)[:min(clip, F - a)])
     rec = np.concatenate(rec)
     alone = np.concatenate([through_vae(real_crops[i:i + 1]) for i in range(F)])   # image latents
-    cfg = pipe.config.crop
     k = min(clip, len(cross_boxes))                           # --max-frames may cut below one clip
     still = through_vae(np.repeat(ref_crop[None], clip, 0))[:k]
-    pasted = paste_back(astronaut, still, cross_boxes[:k], cfg.feather)
+    pasted = paste_back(astronaut, still, cross_boxes[:k], feather)
     ident = identity_similarity(pasted, astronaut[0]).summary()
-    rec_frames = paste_back(frame0, rec, boxes, cfg.feather)
+    rec_frames = paste_back(frame0, rec, boxes, feather)
     return {"vae_crop_psnr": psnr(rec, real_crops).mean, "vae_frames": rec_frames,
-            "vae_frame_frames": paste_back(frame0, alone, boxes, cfg.feather),
+            "vae_frame_frames": paste_back(frame0, alone, boxes, feather),
             "vae_psnr": psnr(rec_frames, real_frames).mean,
             "vae_cross_found": ident["face_found_fraction"], "vae_cross_same": ident["same_person_fraction"]}
 

@@ -45,7 +45,7 @@ def _perturb(model, seed=3):
 
 
 def test_presets_valid_and_unknown_rejected():
-    assert set(PRESETS) == {"tiny", "demo", "wan2.1-1.3b", "wan2.1-14b"}
+    assert set(PRESETS) == {"tiny", "demo", "demo16", "wan2.1-1.3b", "wan2.1-14b"}
     big = get_preset("wan2.1-1.3b")
     assert (big.inner_dim, big.ffn_dim, big.num_layers, big.text_dim) == (1536, 8960, 30, 4096)
     assert get_preset("wan2.1-14b").in_channels == 36
@@ -139,6 +139,30 @@ def test_adapter_mode_freezes_backbone():
     assert "transformer.patch_embedding.weight" in names
     assert not any(n.startswith("transformer.blocks.") for n in names)
     assert len(model.trainable_parameters()) == len(names)
+
+
+def test_demo16_has_16x16_latents_and_the_demo_token_grid():
+    """demo16: a 4x VAE (two downsamples, both in time too) under 2x2 patches: 16x16 latents at
+    64 px but the same 8x8 tokens per latent frame as the demo; the generator runs on them."""
+    demo, d16 = get_preset("demo"), get_preset("demo16")
+    assert (demo.vae_spatial, d16.vae_spatial) == (8, 4)
+    assert demo.spatial_factor == d16.spatial_factor == 8
+    torch.manual_seed(0)
+    vae = build_vae(d16)
+    x = torch.rand(1, 3, 9, 64, 64) * 2 - 1
+    z = encode_video(vae, x)
+    assert z.shape == (1, 16, 3, 16, 16)
+    assert decode_latents(vae, z).shape == x.shape
+    cfg = replace(d16, num_layers=1, num_frames=9)
+    model = _perturb(ReenactGenerator(cfg)).eval()
+    cond = replace(_cond(cfg, batch=1), ref_latents=z[:, :, :1])
+    with torch.no_grad():
+        v = model(torch.randn_like(z), torch.tensor([500.0]), cond)
+    assert v.shape == z.shape and torch.isfinite(v).all()
+    with pytest.raises(UserError, match="one entry per VAE downsample"):
+        replace(d16, temperal_downsample=(False, True, True))
+    with pytest.raises(UserError, match="4x"):
+        replace(d16, temperal_downsample=(False, True))
 
 
 def test_encoders_map_to_token_grid():

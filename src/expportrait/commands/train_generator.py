@@ -29,7 +29,7 @@ HELP = "train the conditioned Wan DiT generator (accelerate)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument
     a("--config", metavar="FILE", help="TrainConfig JSON (e.g. configs/train/demo.json)")
-    a("--preset", help="generator preset: tiny, demo, wan2.1-1.3b, wan2.1-14b")
+    a("--preset", help="generator preset: tiny, demo, demo16, wan2.1-1.3b, wan2.1-14b")
     a("--data", metavar="DIR", help="clip dataset folder (manifest.json; `expportrait prepare`)")
     a("--out", metavar="DIR", help="exact run folder (default: RUNS_DIR/NNNNN-PRESET)")
     a("--runs-dir", metavar="DIR", help="parent of the numbered run folders (default runs)")

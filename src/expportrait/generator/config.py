@@ -2,8 +2,9 @@
 
 Transformer fields mirror diffusers ``WanTransformer3DModel.__init__`` and VAE fields mirror
 ``AutoencoderKLWan.__init__`` so that real Wan2.1 diffusers folders load unchanged. Temporal
-compression is 4 and spatial compression 8 (Wan); a latent grid of ``T x h x w`` with
-``T = (F - 1) // 4 + 1``, ``h = H / 8`` is patchified by ``patch_size`` into tokens.
+compression is 4; spatial compression is 2 per VAE downsampling stage (``len(dim_mult) - 1`` of them:
+8 for Wan, and for every preset but demo16); a latent grid of ``T x h x w`` with
+``T = (F - 1) // 4 + 1``, ``h = H / vae_spatial`` is patchified by ``patch_size`` into tokens.
 
 Presets (parameters counted by ``benchmarks/generator.py``; adapters = condition encoders, extra
 patch-embedding inputs and null contexts):
@@ -14,12 +15,17 @@ preset         base transformer    adapters  VAE       use
 tiny           0.04 M              0.04 M    0.22 M    tests, seconds on CPU (32 px, 9 frames)
 demo           6.11 M              0.14 M    1.83 M    embedded default; 64 px, 17 frames, 320 tokens;
                                                        a batch-2 AdamW step is ~0.4 s of one CPU core
+demo16         6.14 M              0.15 M    1.45 M    demo with a 4x VAE (16x16 latents at 64 px, 2x2 patches:
+                                                       the same 320 tokens); see below
 wan2.1-1.3b    1419.0 M            4.56 M    126.9 M   Wan2.1-T2V-1.3B widened to I2V-style inputs
 wan2.1-14b     16394.9 M           6.61 M    126.9 M   Wan2.1-I2V-14B-480P (36-channel input, CLIP)
 =============  ==================  ========  ========  ==============================================
 
 The appearance extension is off in every preset (``replace(get_preset("demo"),
-use_appearance=True)`` turns it on; its benefit is not measured yet). The demo VAE has no released
+use_appearance=True)`` turns it on; its benefit is not measured yet). demo16: the demo's 8x8
+latents keep too little of a 64 px face for its expression to survive the VAE (real crops through
+the demo VAE re-track at AED 1.34, as much as at 16 px; benchmarks/README.md "reenact");
+demo16 has 16x16 latents for the same transformer cost. The demo VAE has no released
 weights: it must be trained too (``vae.vae_loss``), the real Wan
 VAE (``build_vae(cfg, dir)``) is used for the wan2.1 presets.
 """
@@ -42,7 +48,6 @@ TRAINABLE = ("all", "adapters")
 PREDICTIONS = ("velocity", "ref_residual")   # what the transformer's output means (model.py)
 RESIDUAL_BASES = ("reference", "warp")   # ref_residual: still reference | warped reference
 TEMPORAL_COMPRESSION = 4      # VAE frames per latent frame (after the first)
-SPATIAL_COMPRESSION = 8       # VAE pixels per latent pixel
 MASK_CHANNELS = 4             # I2V mask channels (= temporal compression, as in Wan I2V)
 
 
@@ -71,6 +76,7 @@ class GeneratorConfig:
     vae_base_dim: int = 8                         # first VAE stage width (Wan: 96)
     z_dim: int = 16                               # latent channels C
     dim_mult: tuple[int, ...] = (1, 2, 2, 2)      # per-stage width multipliers (3 downsamples = 8x)
+    #   (one downsample between consecutive stages: spatial compression 2 ** (len - 1))
     num_res_blocks: int = 1                       # residual blocks per VAE stage (Wan: 2)
     temperal_downsample: tuple[bool, ...] = (False, True, True)  # time downsampling per stage (4x)
     latents_mean: tuple[float, ...] = (0.0,) * 16  # per-channel latent mean for normalisation
@@ -120,6 +126,10 @@ class GeneratorConfig:
             if len(getattr(self, name)) != self.spatial_stages:
                 raise UserError(f"{name} needs {self.spatial_stages} entries (one per 2x "
                                 f"downsample to the token grid), got {len(getattr(self, name))}")
+        if len(self.temperal_downsample) != len(self.dim_mult) - 1 or len(self.dim_mult) < 2:
+            raise UserError("temperal_downsample needs one entry per VAE downsample (len(dim_mult) - 1)")
+        if sum(self.temperal_downsample) != 2:
+            raise UserError("the VAE must compress time 4x: exactly two temperal_downsample entries True")
         if self.patch_size[0] not in (1, 2, 4):
             raise UserError("patch_size[0] must be 1, 2 or 4")
 
@@ -141,8 +151,13 @@ class GeneratorConfig:
 
     @property
     def spatial_factor(self) -> int:
-        """Pixels per token side: VAE 8 x patch."""
-        return SPATIAL_COMPRESSION * self.patch_size[1]
+        """Pixels per token side: VAE compression x patch."""
+        return self.vae_spatial * self.patch_size[1]
+
+    @property
+    def vae_spatial(self) -> int:
+        """VAE pixels per latent pixel: 2 per downsampling stage (Wan: 8)."""
+        return 2 ** (len(self.dim_mult) - 1)
 
     @property
     def temporal_factor(self) -> int:
@@ -215,6 +230,9 @@ PRESETS: dict[str, GeneratorConfig] = {
         num_attention_heads=40, ffn_dim=13824, num_layers=40, qk_norm="rms_norm_across_heads",
         image_dim=1280, added_kv_proj_dim=5120), "in_channels": 36}),
 }
+PRESETS["demo16"] = dataclasses.replace(
+    PRESETS["demo"], preset="demo16", patch_size=(1, 2, 2), dim_mult=(1, 2, 2),
+    temperal_downsample=(True, True))     # 16x16 latents at 64 px, still 8x8 tokens per frame
 
 
 def get_preset(name: str) -> GeneratorConfig:
