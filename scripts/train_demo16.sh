@@ -17,8 +17,8 @@
 # Needs the shipped demo checkpoint (scripts/train_demo.sh) for step 3 and step 11's data folder.
 # Measured (2026-11-30, seed 0, 2 CPU cores: VAE 832 + 1205 s, generator 1120 s): the VAE keeps the
 # expression far better than the demo VAE (benchmarks/README.md "vae"), but this generator keeps
-# the astronaut in only 19 % of the cross frames, so it is not the shipped demo (README, "Tried,
-# not shipped").
+# the astronaut in only 19 % of the cross frames (33 % with GEN_STEPS=16000: 1120 + 1164 s), so it is not
+# the shipped demo (README, "Tried, not shipped").
 #
 #   bash scripts/train_demo16.sh            (OUT=... to choose the checkpoint folder)
 set -euo pipefail
