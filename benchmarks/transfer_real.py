@@ -89,8 +89,7 @@ def main() -> None:
     ev, od = slice(0, None, 2), slice(1, None, 2)
     held = truth.frames(slice(None))
     W_half = ridge_cv(feats(held)[ev], held.dynamic_offset.float()[ev][:, face])
-    half = torch.zeros_like(held.dynamic_offset.float()[od])
-    half[:, face] = torch.einsum("fk,kvc->fvc", feats(held)[od], W_half)
+    half = ridge_offsets(W_half, feats(held)[od], face, held.dynamic_offset.float()[od])
     within = {"ridge_even_to_odd_mm": error_mm(half, held.dynamic_offset.float()[od]),
               "zero_on_odd_mm": error_mm(torch.zeros_like(half), held.dynamic_offset.float()[od]),
               "psi_std_ratio": float(truth.expression.std(0).mean() / train_fit.expression.std(0).mean())}

@@ -37,11 +37,11 @@ def main() -> None:
     from expportrait.commands.evaluate import project_tracker
     from expportrait.data.crop import crop, face_boxes, paste_back
     from expportrait.data.video import Video, read_source
-    from expportrait.generator.config import get_preset
+    from expportrait.generator.config import get_preset, vae_spatial_compression
     from expportrait.generator.pipeline import ReenactPipeline, default_checkpoint
     from expportrait.generator.vae import build_vae
     from expportrait.metrics.report import evaluate
-    from reenact import down_up, vae_ceilings
+    from reenact import down_up, vae_ceilings, value
 
     torch.set_num_threads(args.threads)
     pipe = ReenactPipeline.from_checkpoint(None)
@@ -56,8 +56,8 @@ def main() -> None:
     tracker = project_tracker()
 
     def aed(frames):
-        rep = evaluate(frames, driving_frames=real, source_image=frame0[0], tracker=tracker, fps=carphone.fps)
-        return rep["aed"]["value"] if rep["aed"].get("computed") else None
+        return value(evaluate(frames, driving_frames=real, source_image=frame0[0], tracker=tracker,
+                              fps=carphone.fps), "aed")
 
     bounds = {"real_aed": aed(paste_back(frame0, real_crops, boxes, cc.feather)),
               "frame0_aed": aed(np.repeat(frame0, len(real), 0))}
@@ -71,7 +71,7 @@ def main() -> None:
         r = vae_ceilings(vae, args.clip, cc.feather, real_crops, boxes, frame0, real, ref_crop,
                          np.repeat(astro_box, args.clip, 0), astronaut.frames)
         r["aed"], r["frame_aed"] = aed(r.pop("vae_frames")), aed(r.pop("vae_frame_frames"))
-        r["latent_side"] = S // 2 ** (len(vae.config.dim_mult) - 1)
+        r["latent_side"] = S // vae_spatial_compression(vae.config.dim_mult)
         r["parameters_m"] = sum(p.numel() for p in vae.parameters()) / 1e6
         results[label] = r
         print(label, json.dumps(r), flush=True)

@@ -46,21 +46,11 @@ fi
 if [ ! -f "$RUN-init/config.json" ]; then
     python - src/expportrait/checkpoints/demo/generator "$RUN-init" <<'PY'
 import sys
-from dataclasses import replace
-import torch
 from expportrait.generator.model import ReenactGenerator
-src = ReenactGenerator.from_pretrained(sys.argv[1]).float()
-cfg = replace(src.config, preset="demo16", patch_size=(1, 2, 2), dim_mult=(1, 2, 2),
-              temperal_downsample=(True, True))
-model = ReenactGenerator(cfg)
-new = ("transformer.patch_embedding.", "transformer.proj_out.")   # shapes follow the patch
-missing, unexpected = model.load_state_dict(
-    {k: v for k, v in src.state_dict().items() if not k.startswith(new)}, strict=False)
-assert not unexpected and missing and all(k.startswith(new) for k in missing), (missing, unexpected)
-torch.nn.init.zeros_(model.transformer.proj_out.weight)
-torch.nn.init.zeros_(model.transformer.proj_out.bias)
+model = ReenactGenerator.residual_start(  # new patch embedding and output: shapes follow the patch
+    sys.argv[1], fresh=("transformer.patch_embedding.", "transformer.proj_out."), preset="demo16",
+    patch_size=(1, 2, 2), dim_mult=(1, 2, 2), temperal_downsample=(True, True))
 model.save_pretrained(sys.argv[2])
-print("demo16 init:", sys.argv[2], "new:", missing)
 PY
 fi
 expportrait train-generator --config configs/train/demo-res.json --preset demo16 --data "$DATA" \

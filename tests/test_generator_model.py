@@ -257,6 +257,25 @@ def test_residual_start_keeps_the_trunk_and_zeroes_the_output(tmp_path):
     assert kept and all(torch.equal(v, saved[k].float()) for k, v in kept.items())
 
 
+def test_residual_start_fresh_prefixes_take_new_shapes(tmp_path):
+    """fresh: weights whose shapes follow a changed patch / VAE are not taken from the folder (the
+    rest are, bit for bit); without them, or with a prefix that names nothing, a clear error."""
+    cfg = replace(TINY, prediction="ref_residual")
+    _perturb(ReenactGenerator(cfg)).save_pretrained(tmp_path / "g")
+    new = ("transformer.patch_embedding.", "transformer.proj_out.")
+    change = dict(patch_size=(1, 1, 1), dim_mult=(1, 2, 2, 2, 2), temperal_downsample=(False, False, True, True))
+    start = ReenactGenerator.residual_start(tmp_path / "g", fresh=new, **change)
+    assert start.config.vae_spatial == 16 and start.config.spatial_factor == cfg.spatial_factor
+    assert start.transformer.proj_out.weight.abs().max() == 0
+    saved = ReenactGenerator.from_pretrained(tmp_path / "g").state_dict()
+    kept = {k: v for k, v in start.state_dict().items() if not k.startswith(new)}
+    assert kept and all(torch.equal(v, saved[k]) for k, v in kept.items())
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        ReenactGenerator.residual_start(tmp_path / "g", **change)
+    with pytest.raises(UserError, match="matching nothing"):
+        ReenactGenerator.residual_start(tmp_path / "g", fresh=new + ("transformer.nope.",), **change)
+
+
 def test_flow_loss_sigma_floor_caps_the_x0_weight():
     """Errors of samples below the floor are scaled by sigma / floor, the rest are unchanged."""
     x = _latents(TINY, batch=4)

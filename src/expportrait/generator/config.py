@@ -112,6 +112,10 @@ class GeneratorConfig:
             raise UserError(f"trainable must be one of {TRAINABLE}, got {self.trainable!r}")
         if self.num_frames < 1 or (self.num_frames - 1) % TEMPORAL_COMPRESSION:
             raise UserError(f"num_frames must be 4k+1, got {self.num_frames}")
+        if len(self.temperal_downsample) != len(self.dim_mult) - 1 or len(self.dim_mult) < 2:
+            raise UserError("temperal_downsample needs one entry per VAE downsample (len(dim_mult) - 1)")
+        if sum(self.temperal_downsample) != 2:
+            raise UserError("the VAE must compress time 4x: exactly two temperal_downsample entries True")
         if self.resolution % self.spatial_factor:
             raise UserError(f"resolution must be a multiple of {self.spatial_factor}, "
                             f"got {self.resolution}")
@@ -126,10 +130,6 @@ class GeneratorConfig:
             if len(getattr(self, name)) != self.spatial_stages:
                 raise UserError(f"{name} needs {self.spatial_stages} entries (one per 2x "
                                 f"downsample to the token grid), got {len(getattr(self, name))}")
-        if len(self.temperal_downsample) != len(self.dim_mult) - 1 or len(self.dim_mult) < 2:
-            raise UserError("temperal_downsample needs one entry per VAE downsample (len(dim_mult) - 1)")
-        if sum(self.temperal_downsample) != 2:
-            raise UserError("the VAE must compress time 4x: exactly two temperal_downsample entries True")
         if self.patch_size[0] not in (1, 2, 4):
             raise UserError("patch_size[0] must be 1, 2 or 4")
 
@@ -156,8 +156,8 @@ class GeneratorConfig:
 
     @property
     def vae_spatial(self) -> int:
-        """VAE pixels per latent pixel: 2 per downsampling stage (Wan: 8)."""
-        return 2 ** (len(self.dim_mult) - 1)
+        """VAE pixels per latent pixel (Wan: 8)."""
+        return vae_spatial_compression(self.dim_mult)
 
     @property
     def temporal_factor(self) -> int:
@@ -190,6 +190,12 @@ class GeneratorConfig:
                     num_res_blocks=self.num_res_blocks,
                     temperal_downsample=list(self.temperal_downsample),
                     latents_mean=list(self.latents_mean), latents_std=list(self.latents_std))
+
+
+def vae_spatial_compression(dim_mult) -> int:
+    """Pixels per latent pixel of an ``AutoencoderKLWan`` with these stage multipliers: 2 per
+    downsample between stages (diffusers' own ``spatial_compression_ratio`` is always 8)."""
+    return 2 ** (len(dim_mult) - 1)
 
 
 def latent_frames(num_frames: int) -> int:

@@ -271,14 +271,23 @@ class ReenactGenerator(nn.Module):
             folder, lambda data: cls(from_dict(GeneratorConfig, data)))
 
     @classmethod
-    def residual_start(cls, folder: str | Path, **changes) -> "ReenactGenerator":
+    def residual_start(cls, folder: str | Path, fresh: tuple[str, ...] = (), **changes) -> "ReenactGenerator":
         """The generator in ``folder`` with ``changes`` to its config (e.g. ``prediction=
         "ref_residual"``, ``residual_base="warp"``) and its output projection zeroed, fp32: a
-        ref_residual model that starts by returning its base, keeping the trained trunk."""
+        ref_residual model that starts by returning its base, keeping the trained trunk.
+        ``fresh``: state-dict key prefixes not taken from ``folder`` (their shapes follow a changed
+        patch or VAE, e.g. ``("transformer.patch_embedding.", "transformer.proj_out.")``); every
+        other weight must be there, and every fresh prefix must name a weight."""
         from dataclasses import replace
         src = cls.from_pretrained(folder)
         model = cls(replace(src.config, **changes))
-        model.load_state_dict(src.state_dict(), strict=True)
+        state = {k: v for k, v in src.state_dict().items() if not k.startswith(tuple(fresh))}
+        missing, unexpected = model.load_state_dict(state, strict=not fresh)
+        left = [k for k in missing if not k.startswith(tuple(fresh))]
+        unused = [p for p in fresh if not any(k.startswith(p) for k in missing)]
+        if unexpected or left or unused:
+            raise UserError(f"residual_start from {folder}: unexpected {unexpected}, missing {left}, "
+                            f"fresh prefixes matching nothing {unused}")
         nn.init.zeros_(model.transformer.proj_out.weight)
         nn.init.zeros_(model.transformer.proj_out.bias)
         return model.float()
