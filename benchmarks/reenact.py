@@ -17,10 +17,12 @@ keeps frame 0's). The face-crop PSNR is also given over the rendered head only (
 driven normal maps, the same pixels for every variant), with its ceiling: the real head over the
 reference crop, which still misses the crop's changed background. Cross: astronaut <- carphone -> dlib identity distance to the
 astronaut (same-person fraction at 0.6) and AED/APD vs the driver.
-Writes benchmarks/README.md (section "reenact"); the last output line is one JSON object keyed by
-variant.
+The generated variants (full, base_only, direct_copy) run once per sampling seed (``--seeds``,
+default 0,1,2) and report the mean, each seed kept under "seeds": their differences are of the
+order of the seed-to-seed spread. Writes benchmarks/README.md (section "reenact"); the last output
+line is one JSON object keyed by variant.
 
-    python benchmarks/reenact.py [--checkpoint DIR] [--steps N] [--max-frames N] [--no-readme]
+    python benchmarks/reenact.py [--checkpoint DIR] [--steps N] [--seeds 0,1,2] [--max-frames N] [--no-readme]
 """
 from __future__ import annotations
 
@@ -42,10 +44,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", default=None, help="demo checkpoint folder (default: the shipped one)")
     ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0,1,2",
+                    help="comma-separated sampling seeds; the generated variants report their mean")
     ap.add_argument("--max-frames", type=int, default=None, help="shorten both clips (smoke runs)")
     ap.add_argument("--no-readme", action="store_true")
     args = ap.parse_args()
+    args.seeds = [int(x) for x in args.seeds.split(",")]
 
     import numpy as np
 
@@ -68,17 +72,34 @@ def main() -> None:
     results = {}
     for variant in VARIANTS:
         pipe.config = replace(base_cfg, variant=variant)
-        res_self = pipe(self_src, self_drv, steps=args.steps, seed=args.seed, mode="self")
-        rep_self = evaluate(res_self.frames, driving_frames=self_drv.frames, source_image=self_src.frames[0],
-                            gt_frames=self_drv.frames, tracker=tracker, fps=carphone.fps)
-        real_crops = crop(self_drv.frames, res_self.boxes, res_self.crops.shape[1])   # (F, S, S, 3)
-        crop_psnr, crop_ssim = psnr(res_self.crops, real_crops).mean, ssim(res_self.crops, real_crops).mean
-        if variant == "full":
-            head = res_self.pose_normals.max(axis=-1) > 10      # (F, S, S) the driven head
-        head_psnr = psnr(res_self.crops, real_crops, mask=head).mean
-        res_cross = pipe(astronaut, cross_drv, steps=args.steps, seed=args.seed, mode="cross")
+        per_seed = {}
+        for seed in args.seeds if variant in GENERATED else args.seeds[:1]:
+            res_self = pipe(self_src, self_drv, steps=args.steps, seed=seed, mode="self")
+            rep_self = evaluate(res_self.frames, driving_frames=self_drv.frames,
+                                source_image=self_src.frames[0], gt_frames=self_drv.frames,
+                                tracker=tracker, fps=carphone.fps)
+            real_crops = crop(self_drv.frames, res_self.boxes, res_self.crops.shape[1])  # (F, S, S, 3)
+            if variant == "full" and not per_seed:
+                head = res_self.pose_normals.max(axis=-1) > 10  # (F, S, S) the driven head
+            res_cross = pipe(astronaut, cross_drv, steps=args.steps, seed=seed, mode="cross")
+            rep_cross = evaluate(res_cross.frames, driving_frames=cross_drv.frames,
+                                 source_image=astronaut.frames[0], tracker=tracker, fps=carphone.fps)
+            per_seed[seed] = {
+                "self": {"psnr": value(rep_self, "psnr"), "ssim": value(rep_self, "ssim"),
+                         "l1": value(rep_self, "l1"), "aed": value(rep_self, "aed"),
+                         "apd": value(rep_self, "apd"),
+                         "crop_psnr": psnr(res_self.crops, real_crops).mean,
+                         "crop_ssim": ssim(res_self.crops, real_crops).mean,
+                         "head_psnr": psnr(res_self.crops, real_crops, mask=head).mean},
+                "cross": {"dlib_distance": value(rep_cross, "csim", "dlib_distance"),
+                          "same_person_fraction": value(rep_cross, "csim", "same_person_fraction"),
+                          "aed": value(rep_cross, "aed"), "apd": value(rep_cross, "apd")}}
+            if len(per_seed) == 1:
+                first_self, first_cross = res_self, res_cross   # the warps and ceilings (seed-free)
+            print(variant, "seed", seed, json.dumps(per_seed[seed]), flush=True)
+        res_self, res_cross = first_self, first_cross
         warp = None
-        if variant in ("full", "base_only", "direct_copy"):
+        if variant in GENERATED:
             ws = warp_of(pipe, self_src.frames[0], res_self)
             wc = warp_of(pipe, astronaut.frames[0], res_cross)
             rs = evaluate(ws, driving_frames=self_drv.frames, source_image=self_src.frames[0],
@@ -110,15 +131,7 @@ def main() -> None:
                 ceiling[f"aed_{px}px"] = self_aed(paste_back(self_src.frames, down_up(real_crops, px),
                                                              res_self.boxes, base_cfg.crop.feather))
             print("ceiling", json.dumps(ceiling), flush=True)
-        rep_cross = evaluate(res_cross.frames, driving_frames=cross_drv.frames,
-                             source_image=astronaut.frames[0], tracker=tracker, fps=carphone.fps)
-        results[variant] = {
-            "self": {"psnr": value(rep_self, "psnr"), "ssim": value(rep_self, "ssim"),
-                     "l1": value(rep_self, "l1"), "aed": value(rep_self, "aed"), "apd": value(rep_self, "apd"),
-                     "crop_psnr": crop_psnr, "crop_ssim": crop_ssim, "head_psnr": head_psnr},
-            "cross": {"dlib_distance": value(rep_cross, "csim", "dlib_distance"),
-                      "same_person_fraction": value(rep_cross, "csim", "same_person_fraction"),
-                      "aed": value(rep_cross, "aed"), "apd": value(rep_cross, "apd")}}
+        results[variant] = mean_over_seeds(per_seed)
         if warp is not None:
             results[variant]["warp"] = warp
         print(variant, json.dumps(results[variant]), flush=True)
@@ -143,7 +156,7 @@ def main() -> None:
                          f"{f(r['cross']['dlib_distance'])} / {f(r['cross']['same_person_fraction'])} / "
                          f"{f(r['cross']['aed'])}", "< 0.6 on >= 90 % of frames; AED below base_only"
                          if v == "full" else ""))
-        for v in ("full", "base_only", "direct_copy"):
+        for v in GENERATED:
             w = results[v]["warp"]
             rows.append((f"{v}, reference warped by its own driven head (no generator): self PSNR / AED; "
                          "cross AED / same-person fraction",
@@ -168,9 +181,33 @@ def main() -> None:
         rows.append(("ceiling: the astronaut's still reference crop through the demo VAE, pasted: dlib "
                      "face found / same-person fraction", f"{ceiling['vae_cross_found']:.3f} / "
                      f"{ceiling['vae_cross_same']:.3f}", "the cross identity goal needs >= 0.9"))
-        cmd = "python benchmarks/reenact.py" + (f" --max-frames {args.max_frames}" if args.max_frames else "")
-        write_section("reenact", cmd, rows, note=f"checkpoint {args.checkpoint or 'shipped demo'}, seed {args.seed}.")
+        for v in GENERATED:
+            if "seeds" in results[v]:
+                rows.append((f"{v}, each seed: self PSNR / AED; cross same-person fraction / AED",
+                             "; ".join(f"seed {k}: {f(r['self']['psnr'], '{:.2f}')} dB / {f(r['self']['aed'])}, "
+                                       f"{f(r['cross']['same_person_fraction'])} / {f(r['cross']['aed'])}"
+                                       for k, r in results[v]["seeds"].items()), "the spread behind the means"))
+        seeds = ",".join(map(str, args.seeds))
+        cmd = "python benchmarks/reenact.py" + (f" --max-frames {args.max_frames}" if args.max_frames else "") + \
+            (f" --seeds {seeds}" if seeds != "0,1,2" else "")
+        write_section("reenact", cmd, rows, note=f"checkpoint {args.checkpoint or 'shipped demo'}; full, base_only and "
+                      f"direct_copy: mean over sampling seeds {seeds} (each seed in the last rows).")
     print(json.dumps(results))
+
+
+GENERATED = ("full", "base_only", "direct_copy")   # the variants whose output depends on the seed
+
+
+def mean_over_seeds(per_seed: dict) -> dict:
+    """{seed: {"self": {metric: x}, "cross": {...}}} -> the same nesting with each metric's mean
+    over the seeds (None where any seed has none), plus "seeds": per_seed when there are several."""
+    runs = list(per_seed.values())
+    out = {part: {k: (None if any(r[part][k] is None for r in runs) else
+                      sum(r[part][k] for r in runs) / len(runs)) for k in runs[0][part]}
+           for part in runs[0]}
+    if len(runs) > 1:
+        out["seeds"] = per_seed
+    return out
 
 
 def vae_ceilings(vae, clip, feather, real_crops, boxes, frame0, real_frames, ref_crop, cross_boxes, astronaut):

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Experiment (not shipped): the demo generator with residual_base "warp" -- its base is the reference
+# Experiment (not shipped): the 8x8-latent demo generator (runs/demo8-ckpt) with residual_base "warp" -- its base is the reference
 # warped by the driven head frame by frame instead of the reference held still. README, "Embedded-
 # default demo": self face crop 14.97 dB (chained clips), cross identity 40 %, self AED 1.73.
 #
 #   1. prepare both videos as recipe step 11 (scripts/train_demo.sh) plus --warp-reference: every
 #      clip also carries its reference warped to each frame (98 s here with step 11's fits cached)
-#   2. the shipped generator with residual_base "warp" and its output projection zeroed (it starts
+#   2. that generator with residual_base "warp" and its output projection zeroed (it starts
 #      by returning the warp through the VAE), fine-tuned 2500 steps at lr 1e-4 on 9-frame clips
-#      (1046 s on the 2-core CPU), EMA exported with the shipped VAE into $OUT
+#      (1046 s on the 2-core CPU), EMA exported with its VAE into $OUT
 #   3. run it: expportrait reenact --checkpoint $OUT ... or python benchmarks/reenact.py --checkpoint $OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ DATA=${DATA:-data/clips-demo-warp}
 RUN=${RUN:-runs/demo-warp}
 STEPS=${STEPS:-2500}
 OUT=${OUT:-runs/demo-warp-ckpt}
-SHIPPED=src/expportrait/checkpoints/demo
+SHIPPED=${SHIPPED:-runs/demo8-ckpt}   # step 13 of scripts/train_demo.sh: the 8x8-latent demo
 
 expportrait prepare sample:carphone sample:astronaut --out "$DATA" --frames 0:60 --size 64 \
     --clip-frames 30 --clip-stride 10 --reference random --flip --scales 0.9,1.0,1.1 \

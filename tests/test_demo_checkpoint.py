@@ -1,5 +1,5 @@
-"""The shipped demo checkpoint (src/expportrait/checkpoints/demo, made by scripts/train_demo.sh):
-it loads strictly, and a short cross-reenactment keeps the astronaut's identity (dlib)."""
+"""The shipped demo checkpoint (src/expportrait/checkpoints/demo, made by scripts/train_demo.sh and
+scripts/train_demo16.sh): it loads strictly, and a short cross-reenactment keeps the astronaut (dlib)."""
 import json
 
 import numpy as np
@@ -21,7 +21,7 @@ def test_shipped_checkpoint_is_small_fp16_and_loads_strictly():
     with safe_open(str(folder / "generator" / "model.safetensors"), "pt") as f:
         assert {str(f.get_slice(k).get_dtype()) for k in f.keys()} == {"F16"}
     pipe = ReenactPipeline.from_checkpoint(folder)
-    assert pipe.generator.config.preset == "demo"
+    assert pipe.generator.config.preset == "demo16"
     assert json.loads((folder / "pipeline.json").read_text())["pipeline"]["mode"] == "auto"
 
 
