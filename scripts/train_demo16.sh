@@ -18,7 +18,7 @@
 #  18. 1500 more at lr 3e-4; export the EMA generator + this VAE as fp16 into $OUT
 #
 # Measured (2026-11-30, seed 0, 2 CPU cores): VAE 832 + 1205 s, generator 1120 + 1164 s, decoder
-# 643 + ~650 s. Before steps 17-18 the generator kept the astronaut in 33 % of the cross frames;
+# 643 + 624 s. Before steps 17-18 the generator kept the astronaut in 33 % of the cross frames;
 # the sharper decoder is what makes dlib see her (README, "Embedded-default demo").
 #
 #   bash scripts/train_demo16.sh     (BASE=step 13's checkpoint, default runs/demo8-ckpt, made by
