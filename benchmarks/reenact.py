@@ -114,21 +114,22 @@ def main() -> None:
             return value(evaluate(frames, driving_frames=self_drv.frames, source_image=self_src.frames[0],
                                   tracker=tracker, fps=carphone.fps), "aed")
         if variant == "full":
-            pasted = paste_back(self_src.frames, real_crops, res_self.boxes, base_cfg.crop.feather)
+            pasted = paste_back(res_self.background, real_crops, res_self.boxes, base_cfg.crop.feather)
             heads = np.where(head[..., None], real_crops, res_self.ref_crop)   # real head, ref background
             ceiling = {"psnr": psnr(pasted, self_drv.frames).mean,
                        "head_crop_psnr": psnr(heads, real_crops).mean,
-                       "head_psnr": psnr(paste_back(self_src.frames, heads, res_self.boxes,
+                       "head_psnr": psnr(paste_back(res_self.background, heads, res_self.boxes,
                                                     base_cfg.crop.feather), self_drv.frames).mean,
                        **vae_ceilings(pipe.vae, pixel_frames(pipe.config.window or pipe.generator.config.latent_frames),
-                                      base_cfg.crop.feather, real_crops, res_self.boxes, self_src.frames,
-                                      self_drv.frames, res_cross.ref_crop, res_cross.boxes, astronaut.frames)}
+                                      base_cfg.crop.feather, real_crops, res_self.boxes, res_self.background,
+                                      self_drv.frames, res_cross.ref_crop, res_cross.boxes, res_cross.background,
+                                      astronaut.frames[0])}
             ceiling["aed"] = self_aed(pasted)
             ceiling["vae_aed"] = self_aed(ceiling.pop("vae_frames"))
             ceiling["frame0_aed"] = self_aed(np.repeat(self_src.frames, len(self_drv.frames), 0))
             ceiling["vae_frame_aed"] = self_aed(ceiling.pop("vae_frame_frames"))
             for px in (32, 16):                       # how much resolution the re-tracker needs
-                ceiling[f"aed_{px}px"] = self_aed(paste_back(self_src.frames, down_up(real_crops, px),
+                ceiling[f"aed_{px}px"] = self_aed(paste_back(res_self.background, down_up(real_crops, px),
                                                              res_self.boxes, base_cfg.crop.feather))
             print("ceiling", json.dumps(ceiling), flush=True)
         results[variant] = mean_over_seeds(per_seed)
@@ -210,12 +211,14 @@ def mean_over_seeds(per_seed: dict) -> dict:
     return out
 
 
-def vae_ceilings(vae, clip, feather, real_crops, boxes, frame0, real_frames, ref_crop, cross_boxes, astronaut):
+def vae_ceilings(vae, clip, feather, real_crops, boxes, frame0, real_frames, ref_crop, cross_boxes,
+                 cross_background, astronaut):
     """What a perfect generator could reach through ``vae``: the real self crops encoded and
     decoded in clips of ``clip`` frames (the generator's length) and each alone -> face-crop and
     full-frame PSNR, and the pasted frames (``vae_frames``, ``vae_frame_frames``); the astronaut's
-    reference crop held still for one clip, decoded and pasted -> dlib face-found / same-person
-    fractions."""
+    reference crop held still for one clip, decoded and pasted into ``cross_background`` ((1, H, W,
+    3), the pipeline's background) -> dlib face-found / same-person fractions against the
+    ``astronaut`` image (H, W, 3)."""
     import numpy as np
     import torch
 
@@ -240,8 +243,8 @@ def vae_ceilings(vae, clip, feather, real_crops, boxes, frame0, real_frames, ref
     alone = np.concatenate([through_vae(real_crops[i:i + 1]) for i in range(F)])   # image latents
     k = min(clip, len(cross_boxes))                           # --max-frames may cut below one clip
     still = through_vae(np.repeat(ref_crop[None], clip, 0))[:k]
-    pasted = paste_back(astronaut, still, cross_boxes[:k], feather)
-    ident = identity_similarity(pasted, astronaut[0]).summary()
+    pasted = paste_back(cross_background, still, cross_boxes[:k], feather)
+    ident = identity_similarity(pasted, astronaut).summary()
     rec_frames = paste_back(frame0, rec, boxes, feather)
     return {"vae_crop_psnr": psnr(rec, real_crops).mean, "vae_frames": rec_frames,
             "vae_frame_frames": paste_back(frame0, alone, boxes, feather),

@@ -69,7 +69,7 @@ def main() -> None:
     for label, folder in vaes.items():
         vae = build_vae(get_preset("demo"), folder, torch_dtype=torch.float32)
         r = vae_ceilings(vae, args.clip, cc.feather, real_crops, boxes, frame0, real, ref_crop,
-                         np.repeat(astro_box, args.clip, 0), astronaut.frames)
+                         np.repeat(astro_box, args.clip, 0), astronaut.frames, astronaut.frames[0])
         r["aed"], r["frame_aed"] = aed(r.pop("vae_frames")), aed(r.pop("vae_frame_frames"))
         r["latent_side"] = S // vae_spatial_compression(vae.config.dim_mult)
         r["parameters_m"] = sum(p.numel() for p in vae.parameters()) / 1e6

@@ -167,6 +167,27 @@ def paste_back(full_frames: np.ndarray, crops: np.ndarray, boxes: np.ndarray,
     return out
 
 
+def clear_head(frame: np.ndarray, box: np.ndarray, head: np.ndarray, grow: float = 0.18,
+               radius: int = 5) -> np.ndarray:
+    """The frame the crops are pasted into, with its own head painted out.
+
+    frame (H, W, 3) uint8; box (3,) the reference crop's box; head (S, S) bool, the reference head
+    in that crop's pixels (its rendered normal map) -> (H, W, 3) uint8: the head grown by ``grow``
+    x the box side all round and as much again upwards (hair, ears; in the frame, past the crop)
+    inpainted from its surroundings (OpenCV Telea, ``radius``). Where the driven head moves away from the reference's place, the pasted crop no longer covers the
+    original face, which would otherwise stay beside the generated one."""
+    head = np.asarray(head, bool)
+    S, (H, W) = head.shape[0], frame.shape[:2]
+    A = crop_affine(np.asarray(box, np.float64), S)
+    full = cv2.warpAffine(head.astype(np.uint8) * 255, A, (W, H), flags=cv2.INTER_LINEAR |
+                          cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # (H, W)
+    k = max(1, int(round(grow * float(box[2]))))            # in source pixels: the crop may end
+    full = cv2.dilate(full, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+    full = cv2.dilate(full, np.ones((k + 1, 1), np.uint8), anchor=(0, 0))   # hair: k more above
+    return cv2.inpaint(np.ascontiguousarray(frame), (full > 127).astype(np.uint8), radius,
+                       cv2.INPAINT_TELEA)
+
+
 def box_jitter(boxes: np.ndarray) -> float:
     """Mean |second difference| of centre and side, relative to the mean side (unitless)."""
     b = np.asarray(boxes, np.float64)

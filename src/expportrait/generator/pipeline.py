@@ -15,8 +15,8 @@ Numbered steps of ``ReenactPipeline.__call__`` (components are injected, so each
    driven normal maps N^D rendered directly in crop space (crop cameras).
 6. ``generate``: VAE-encode the reference crop, sample clips of the trained length chained on a
    shared frame (``longvideo.generate``) -> generated crops.
-7. ``paste_back``: blend the crops into the source's reference frame at its original resolution
-   with a feathered elliptical mask.
+7. ``paste_back``: blend the crops into the source's reference frame (its own head painted out,
+   ``crop.clear_head``) at its original resolution with a feathered elliptical mask.
 8. ``write_outputs`` (the caller): ``OUT.mp4`` (driving audio carried over) and
    ``OUT.compare.mp4`` (source | driver | result).
 
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from expportrait.config import from_dict
-from expportrait.data.crop import CropConfig, crop, crop_cameras, face_boxes, paste_back
+from expportrait.data.crop import CropConfig, clear_head, crop, crop_cameras, face_boxes, paste_back
 from expportrait.data.video import Video, write_video
 from expportrait.errors import UserError
 from expportrait.generator.config import pixel_frames
@@ -67,6 +67,8 @@ class PipelineConfig:
     cfg_scale: float | None = None
     window: int | None = None          # latent frames per chained clip (None: the preset's clip)
     sampler: str = "euler"
+    clear_source_head: bool = True     # paint the reference's own head out of the background the
+    #   crops are pasted into (``crop.clear_head``): else it stays where the driven head moved from
     # ablations (benchmarks/reenact.py): "full"; "base_only" = base-model normals (no Delta_g,
     # Delta_f); "direct_copy" = the driver's own Delta_f pasted on the target instead of G;
     # "repeat_reference" = the reference crop repeated (no generation); "mesh_warp" = the reference
@@ -86,6 +88,7 @@ class ReenactResult:
     fps: float
     mode: str
     reference_frame: int = 0    # source frame used as reference and background
+    background: np.ndarray | None = None  # (1, H, W, 3) uint8 the frame the crops were pasted into
     fits: dict = field(default_factory=dict)     # "source", "driving", "driven" HeadFit
     timings: dict = field(default_factory=dict)  # seconds per step
 
@@ -197,7 +200,7 @@ class ReenactPipeline:
         ref_fit = source_fit.frames(slice(ref, ref + 1))
         ref_box = face_boxes(ref_fit.landmarks68_2d.numpy(), c)                   # (1, 3)
         ref_img = source.frames[self.config.reference_frame][None]
-        out = {"boxes": boxes, "ref_crop": crop(ref_img, ref_box, c.size)[0],
+        out = {"boxes": boxes, "ref_box": ref_box, "ref_crop": crop(ref_img, ref_box, c.size)[0],
                "ref_normal": self.render_crop_normals(ref_fit, ref_box)[0],
                "pose_normals": self.render_crop_normals(driven, boxes)}
         variant = self.config.variant
@@ -292,6 +295,9 @@ class ReenactPipeline:
                                   steps, seed, warped=cond.get("warped"))
         lap("generate")
         background = source.frames[self.config.reference_frame][None]            # (1, H, W, 3)
+        if self.config.clear_source_head:
+            background = clear_head(background[0], cond["ref_box"][0],
+                                    cond["ref_normal"].max(axis=-1) > 10)[None]
         if self.config.variant == "mesh_warp":                                    # 7
             frames = cond["warped_frames"]
         else:
@@ -300,7 +306,7 @@ class ReenactPipeline:
         return ReenactResult(frames=frames, crops=crops, pose_normals=cond["pose_normals"],
                              ref_crop=cond["ref_crop"], ref_normal=cond["ref_normal"],
                              boxes=cond["boxes"], fps=float(driving.fps), mode=mode,
-                             reference_frame=self.config.reference_frame,
+                             reference_frame=self.config.reference_frame, background=background,
                              fits={"source": source_fit, "driving": driving_fit, "driven": driven},
                              timings=times)
 
