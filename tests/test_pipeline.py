@@ -59,15 +59,33 @@ def test_cross_reenactment_sizes_and_paste_back(cross):
     assert res.fits["driven"].image_size == (512, 512) and res.fits["driven"].num_frames == 5
     cx, cy, side = res.boxes.mean(0)
     assert 150 < cx < 330 and 80 < cy < 260 and 120 < side < 400
-    # outside the pasted box the result is the untouched source frame
+    # outside the pasted box the result is the background: the source frame with its own head
+    # painted out (crop.clear_head) and untouched away from it (here: below her collar)
     yy, xx = np.mgrid[0:512, 0:512]
     far = (np.abs(xx - cx) > side * 0.6) | (np.abs(yy - cy) > side * 0.6)
-    assert np.array_equal(res.frames[0][far], astronaut.frames[0][far])
+    assert res.background.shape == (1, 512, 512, 3)
+    assert np.array_equal(res.frames[0][far], res.background[0][far])
+    assert np.array_equal(res.background[0, 400:], astronaut.frames[0][400:])
+    changed = np.abs(res.background[0].astype(int) - astronaut.frames[0]).max(-1) > 0
+    ys, xs = np.nonzero(changed)
+    assert changed.mean() > 0.02 and 150 < xs.mean() < 330 and ys.mean() < 260   # her head
     # inside the box the generated crop (random weights) replaced the face
-    assert not np.array_equal(res.frames[0][~far], astronaut.frames[0][~far])
+    assert not np.array_equal(res.frames[0][~far], res.background[0][~far])
     # conditions: normal maps have a camera-facing face in the middle, black background
     assert res.pose_normals[:, 12:20, 12:20].any(-1).mean() > 0.9
     assert not res.pose_normals[:, 0, 0].any()
+
+
+def test_clear_source_head_off_pastes_into_the_source_frame_itself(parts, media):
+    astronaut, carphone = media
+    p = ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
+                        PipelineConfig(mode="cross", clear_source_head=False))
+    res = p(astronaut, Video(carphone.frames[:1], carphone.fps, None), steps=1, seed=0)
+    assert np.array_equal(res.background, astronaut.frames[:1])
+    cx, cy, side = res.boxes[0]
+    yy, xx = np.mgrid[0:512, 0:512]
+    far = (np.abs(xx - cx) > side * 0.6) | (np.abs(yy - cy) > side * 0.6)
+    assert np.array_equal(res.frames[0][far], astronaut.frames[0][far])
 
 
 def test_compare_video_has_three_panels(cross, tmp_path):
