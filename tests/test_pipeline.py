@@ -143,6 +143,12 @@ def test_reenact_cli_end_to_end(ckpt, tmp_path):
     info = json.loads(out.with_suffix(".json").read_text())
     assert info["mode"] == "cross" and info["frames"] == 3 and info["size_hw"] == [512, 512]
     assert read_video(out.with_suffix(".compare.mp4")).frames.shape[0] == 3
+    assert info["clear_source_head"] is True
+    kept = tmp_path / "k.mp4"
+    assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
+                 "--max-frames", "2", "--out", str(kept), "--checkpoint", str(ckpt),
+                 "--keep-source-head"]) == 0
+    assert json.loads(kept.with_suffix(".json").read_text())["clear_source_head"] is False
     warp = tmp_path / "w.mp4"                 # a baseline without the generator, at full resolution
     assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
                  "--max-frames", "3", "--out", str(warp), "--checkpoint", str(ckpt),

@@ -35,6 +35,9 @@ def add_arguments(p) -> None:
                    choices=("full", "base_only", "direct_copy", "repeat_reference", "mesh_warp"),
                    help="full (default); the paper's ablations base_only, direct_copy; baselines "
                         "repeat_reference, mesh_warp (the source warped by the driven head, no generator)")
+    p.add_argument("--keep-source-head", action="store_true",
+                   help="paste into the source frame as it is (default: its own head is painted out "
+                        "first, so that it does not stay where the driven head moved away from)")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
 
 
@@ -70,6 +73,8 @@ def build_pipeline(args):
         intensity=args.intensity, regions=regions, smooth=args.smooth, face_index=args.face_index)
     if args.variant:
         pipe.config = replace(pipe.config, variant=args.variant)
+    if getattr(args, "keep_source_head", False):
+        pipe.config = replace(pipe.config, clear_source_head=False)
     if args.stages:
         stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
         if set(stages) - {"base", "personalized"} or "base" not in stages:
@@ -111,7 +116,8 @@ def run(args) -> int:
     result = pipe(source, driving, steps=args.steps, seed=args.seed)
     out, cmp = write_outputs(result, args.out, source, driving)
     with atomic_path(Path(out).with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps({**run_info(result), "variant": pipe.config.variant}, indent=2) + "\n")
+        tmp.write_text(json.dumps({**run_info(result), "variant": pipe.config.variant,
+                                   "clear_source_head": pipe.config.clear_source_head}, indent=2) + "\n")
     print(f"{result.mode}-reenactment: {len(result.frames)} frames "
           f"{result.frames.shape[2]}x{result.frames.shape[1]} -> {out} (+ {cmp.name})")
     return 0
