@@ -60,6 +60,7 @@ def main() -> None:
     from expportrait.generator.config import pixel_frames
     from expportrait.generator.pipeline import VARIANTS, ReenactPipeline
     from expportrait.metrics.report import evaluate
+    from expportrait.render.maps import normal_map_coverage
 
     pipe = ReenactPipeline.from_checkpoint(args.checkpoint)
     carphone, astronaut = read_source("sample:carphone"), read_source("sample:astronaut")
@@ -80,7 +81,7 @@ def main() -> None:
                                 tracker=tracker, fps=carphone.fps)
             real_crops = crop(self_drv.frames, res_self.boxes, res_self.crops.shape[1])  # (F, S, S, 3)
             if variant == "full" and not per_seed:
-                head = res_self.pose_normals.max(axis=-1) > 10  # (F, S, S) the driven head
+                head = normal_map_coverage(res_self.pose_normals)  # (F, S, S) the driven head
             res_cross = pipe(astronaut, cross_drv, steps=args.steps, seed=seed, mode="cross")
             rep_cross = evaluate(res_cross.frames, driving_frames=cross_drv.frames,
                                  source_image=astronaut.frames[0], tracker=tracker, fps=carphone.fps)

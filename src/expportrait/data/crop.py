@@ -174,8 +174,9 @@ def clear_head(frame: np.ndarray, box: np.ndarray, head: np.ndarray, grow: float
     frame (H, W, 3) uint8; box (3,) the reference crop's box; head (S, S) bool, the reference head
     in that crop's pixels (its rendered normal map) -> (H, W, 3) uint8: the head grown by ``grow``
     x the box side all round and as much again upwards (hair, ears; in the frame, past the crop)
-    inpainted from its surroundings (OpenCV Telea, ``radius``). Where the driven head moves away from the reference's place, the pasted crop no longer covers the
-    original face, which would otherwise stay beside the generated one."""
+    inpainted from its surroundings (OpenCV Telea, ``radius``). Where the driven head moves away
+    from the reference's place, the pasted crop no longer covers the original face, which would
+    otherwise stay beside the generated one."""
     head = np.asarray(head, bool)
     S, (H, W) = head.shape[0], frame.shape[:2]
     A = crop_affine(np.asarray(box, np.float64), S)

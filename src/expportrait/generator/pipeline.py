@@ -43,6 +43,7 @@ from expportrait.data.crop import CropConfig, clear_head, crop, crop_cameras, fa
 from expportrait.data.video import Video, write_video
 from expportrait.errors import UserError
 from expportrait.generator.config import pixel_frames
+from expportrait.render.maps import normal_map_coverage
 from expportrait.tracking.config import TrackConfig
 from expportrait.transfer.gaze import track_with_gaze
 
@@ -295,12 +296,12 @@ class ReenactPipeline:
                                   steps, seed, warped=cond.get("warped"))
         lap("generate")
         background = source.frames[self.config.reference_frame][None]            # (1, H, W, 3)
-        if self.config.clear_source_head:
-            background = clear_head(background[0], cond["ref_box"][0],
-                                    cond["ref_normal"].max(axis=-1) > 10)[None]
         if self.config.variant == "mesh_warp":                                    # 7
             frames = cond["warped_frames"]
         else:
+            if self.config.clear_source_head:
+                background = clear_head(background[0], cond["ref_box"][0],
+                                        normal_map_coverage(cond["ref_normal"]))[None]
             frames = paste_back(background, crops, cond["boxes"], self.config.crop.feather)
         lap("paste_back")
         return ReenactResult(frames=frames, crops=crops, pose_normals=cond["pose_normals"],

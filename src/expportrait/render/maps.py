@@ -90,6 +90,12 @@ def render(verts_cam: Tensor, faces: Tensor, camera: Tensor, height: int, width:
                         soft_mask=soft)
 
 
+def normal_map_coverage(images: np.ndarray) -> np.ndarray:
+    """(..., H, W, 3) uint8 ``normal_map_image`` pictures -> (..., H, W) bool: where the mesh is
+    (the background is black; a rendered normal is never that dark in every channel)."""
+    return np.asarray(images).max(axis=-1) > 10
+
+
 def normal_map_image(out: RenderOutput) -> np.ndarray:
     """(B, H, W, 3) uint8 RGB picture of ``out.normal`` (background black)."""
     if out.normal is None:
