@@ -84,6 +84,21 @@ def test_cfg_combines_passes(model):
     assert torch.allclose(guided_model_fn(model, cond, 1.0)(x, sigma), v_c, atol=1e-6)
 
 
+@torch.no_grad()
+def test_guidance_on_pose_alone_keeps_the_reference(model):
+    cond = _cond(TINY.num_frames)
+    x = torch.randn(1, 16, TINY.latent_frames, 4, 4, generator=torch.Generator().manual_seed(2))
+    sigma = torch.tensor(0.5)
+    v_c = model(x, sigma[None] * 1000, cond)
+    v_pose = model(x, sigma[None] * 1000, cond, drop={"pose": torch.tensor([True])})
+    v_both = model(x, sigma[None] * 1000, cond, drop={"ref": torch.tensor([True]), "pose": torch.tensor([True])})
+    v = guided_model_fn(model, cond, 2.0, drop=("pose",))(x, sigma)
+    assert torch.allclose(v, cfg(v_c, v_pose, 2.0), atol=1e-5)
+    assert not torch.allclose(v, cfg(v_c, v_both, 2.0), atol=1e-4)   # the reference is not dropped
+    with pytest.raises(UserError, match="at least one condition"):
+        guided_model_fn(model, cond, 2.0, drop=())
+
+
 @settings(max_examples=80, deadline=None)
 @given(frames=st.integers(1, 200), clip=st.integers(2, 33))
 def test_clip_spans_chain_on_one_shared_frame(frames, clip):

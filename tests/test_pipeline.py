@@ -147,8 +147,14 @@ def test_reenact_cli_end_to_end(ckpt, tmp_path):
     kept = tmp_path / "k.mp4"
     assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
                  "--max-frames", "2", "--out", str(kept), "--checkpoint", str(ckpt),
-                 "--keep-source-head"]) == 0
-    assert json.loads(kept.with_suffix(".json").read_text())["clear_source_head"] is False
+                 "--keep-source-head", "--cfg-scale", "2", "--guide", "pose"]) == 0
+    kept_info = json.loads(kept.with_suffix(".json").read_text())
+    assert kept_info["clear_source_head"] is False
+    assert kept_info["cfg_scale"] == 2.0 and kept_info["guide"] == ["pose"]
+    bad = tmp_path / "bad.mp4"
+    assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
+                 "--max-frames", "2", "--out", str(bad), "--checkpoint", str(ckpt),
+                 "--guide", "text"]) == 2 and not bad.exists()
     warp = tmp_path / "w.mp4"                 # a baseline without the generator, at full resolution
     assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
                  "--max-frames", "3", "--out", str(warp), "--checkpoint", str(ckpt),

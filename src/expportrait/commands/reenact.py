@@ -19,6 +19,10 @@ def add_arguments(p) -> None:
                    help="folder with generator/, vae/ [pipeline.json, transfer/] (default: the shipped demo)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps (default: the checkpoint's)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cfg-scale", type=float, default=None,
+                   help="classifier-free guidance scale, 1 = off (default: the checkpoint's)")
+    p.add_argument("--guide", default=None,
+                   help="conditions guidance is on: pose | ref | ref,pose (default: the checkpoint's)")
     p.add_argument("--mode", choices=("auto", "self", "cross"), default=None,
                    help="self: same person (absolute pose); cross: relative pose; auto: dlib face match")
     p.add_argument("--reference-frame", type=int, default=None, help="source frame used as reference (default 0)")
@@ -73,6 +77,15 @@ def build_pipeline(args):
         intensity=args.intensity, regions=regions, smooth=args.smooth, face_index=args.face_index)
     if args.variant:
         pipe.config = replace(pipe.config, variant=args.variant)
+    if getattr(args, "cfg_scale", None) is not None:
+        if args.cfg_scale <= 0:
+            raise UserError(f"--cfg-scale must be > 0, got {args.cfg_scale}")
+        pipe.config = replace(pipe.config, cfg_scale=args.cfg_scale)
+    if getattr(args, "guide", None):
+        guide = tuple(g.strip() for g in args.guide.split(",") if g.strip())
+        if not guide or set(guide) - {"pose", "ref"}:
+            raise UserError(f"--guide takes pose, ref or ref,pose; got {args.guide!r}")
+        pipe.config = replace(pipe.config, guide=guide)
     if getattr(args, "keep_source_head", False):
         pipe.config = replace(pipe.config, clear_source_head=False)
     if args.stages:
@@ -105,6 +118,13 @@ def run_info(result) -> dict:
             "fps": result.fps, "timings_s": result.timings}
 
 
+def guidance(pipe) -> dict:
+    """The classifier-free guidance a pipeline samples with: {"cfg_scale", "guide"}."""
+    scale = pipe.config.cfg_scale
+    return {"cfg_scale": pipe.generator.config.cfg_scale if scale is None else scale,
+            "guide": list(pipe.config.guide)}
+
+
 def run(args) -> int:
     from expportrait.errors import UserError, atomic_path
     from expportrait.generator.pipeline import write_outputs
@@ -117,7 +137,8 @@ def run(args) -> int:
     out, cmp = write_outputs(result, args.out, source, driving)
     with atomic_path(Path(out).with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps({**run_info(result), "variant": pipe.config.variant,
-                                   "clear_source_head": pipe.config.clear_source_head}, indent=2) + "\n")
+                                   "clear_source_head": pipe.config.clear_source_head,
+                                   **guidance(pipe)}, indent=2) + "\n")
     print(f"{result.mode}-reenactment: {len(result.frames)} frames "
           f"{result.frames.shape[2]}x{result.frames.shape[1]} -> {out} (+ {cmp.name})")
     return 0

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from expportrait.errors import UserError
 from expportrait.generator.config import latent_frames, pixel_frames
-from expportrait.generator.sampling import (ModelFn, get_sigmas, guided_model_fn, sample_euler,
+from expportrait.generator.sampling import (GUIDE, ModelFn, get_sigmas, guided_model_fn, sample_euler,
                                             sample_unipc)
 from expportrait.generator.vae import decode_latents, encode_video
 
@@ -60,11 +60,12 @@ def known_first_model_fn(model_fn: ModelFn, z0: Tensor, noise0: Tensor) -> Model
 
 @torch.no_grad()
 def sample_clip(model, cond, noise: Tensor, *, steps: int, shift: float, cfg_scale: float = 1.0,
-                sampler: str = "euler", first: Tensor | None = None,
+                guide: tuple[str, ...] = GUIDE, sampler: str = "euler", first: Tensor | None = None,
                 callback: Callable[[dict], None] | None = None) -> Tensor:
     """Clean latents ``(B, C, T, h, w)`` for one clip from unit ``noise`` of that shape; ``cond``
-    covers ``4 (T - 1) + 1`` pixel frames; ``first``: known latent frame 0 ``(B, C, 1, h, w)``."""
-    model_fn = guided_model_fn(model, cond, cfg_scale)
+    covers ``4 (T - 1) + 1`` pixel frames; ``first``: known latent frame 0 ``(B, C, 1, h, w)``;
+    ``guide``: the conditions the unconditional pass of classifier-free guidance drops."""
+    model_fn = guided_model_fn(model, cond, cfg_scale, drop=tuple(guide))
     if first is not None:
         model_fn = known_first_model_fn(model_fn, first, noise[:, :, :1])
     if sampler == "euler":
@@ -77,7 +78,7 @@ def sample_clip(model, cond, noise: Tensor, *, steps: int, shift: float, cfg_sca
 @torch.no_grad()
 def generate(model, vae, cond, num_frames: int | None = None, steps: int | None = None,
              seed: int = 0, window: int | None = None, *, cfg_scale: float | None = None,
-             shift: float | None = None, sampler: str = "euler", decode_chunk: int = 1,
+             guide: tuple[str, ...] = GUIDE, shift: float | None = None, sampler: str = "euler", decode_chunk: int = 1,
              tile: int | None = None, callback: Callable[[dict], None] | None = None) -> Tensor:
     """Generate a reenacted video ``(B, 3, F, H, W)`` in [-1, 1].
 
@@ -85,7 +86,8 @@ def generate(model, vae, cond, num_frames: int | None = None, steps: int | None 
     ``pose_normals`` (and ``appearance``) have at least ``num_frames`` frames (default: all of them);
     any F works. ``window``: latent frames per clip (default: the preset's training clip, so clips
     of ``4 (window - 1) + 1`` pixel frames). ``steps``, ``cfg_scale``, ``shift`` default to the
-    preset. Noise comes from one CPU generator seeded with ``seed`` (device-independent).
+    preset; ``guide``: the conditions guidance is on (dropped in the unconditional pass; ``("pose",)``
+    strengthens only the driving normals). Noise comes from one CPU generator seeded with ``seed`` (device-independent).
     ``callback`` gets the sampler's per-step dict plus ``"clip"`` and ``"clips"``.
     """
     cfgn = model.config
@@ -114,7 +116,7 @@ def generate(model, vae, cond, num_frames: int | None = None, steps: int | None 
         first = None if last is None else encode_video(vae, last.clamp(-1, 1), tile=tile)
         cb = None if callback is None else (lambda d, k=k: callback({**d, "clip": k, "clips": len(spans)}))
         latents = sample_clip(model, c, noise, steps=steps, shift=shift, cfg_scale=cfg_scale,
-                              sampler=sampler, first=first, callback=cb)
+                              guide=guide, sampler=sampler, first=first, callback=cb)
         video = decode_latents(vae, latents, chunk=decode_chunk, tile=tile)[:, :, :n]  # (B, 3, n, H, W)
         pieces.append(video if k == 0 else video[:, :, 1:])
         last = video[:, :, -1:]

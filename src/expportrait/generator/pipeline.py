@@ -65,7 +65,9 @@ class PipelineConfig:
     pose_smooth: float = 1.0           # Gaussian sigma (frames) of the transferred head pose
     eyes: bool = True                  # eyeballs in the normal maps
     steps: int | None = None           # sampler steps (None: the generator preset's)
-    cfg_scale: float | None = None
+    cfg_scale: float | None = None     # classifier-free guidance scale (None: the generator's)
+    guide: tuple[str, ...] = ("ref", "pose")  # conditions guidance is on: the unconditional pass
+    #   drops them (("pose",): only the driving normal maps are strengthened, the reference kept)
     window: int | None = None          # latent frames per chained clip (None: the preset's clip)
     sampler: str = "euler"
     clear_source_head: bool = True     # paint the reference's own head out of the background the
@@ -253,7 +255,7 @@ class ReenactPipeline:
                        appearance=None if warped is None
                        else _unit(warped).permute(1, 0, 2, 3)[None].to(dev))      # (1, 3, F, S, S)
         video = generate(self.generator, self.vae, cond, steps=steps or cfg.steps, seed=seed,
-                         window=cfg.window, cfg_scale=cfg.cfg_scale,
+                         window=cfg.window, cfg_scale=cfg.cfg_scale, guide=cfg.guide,
                          sampler=cfg.sampler)                                     # (1, 3, F, S, S)
         return _frames_uint8(video[0])                                            # (F, S, S, 3)
 

@@ -16,6 +16,7 @@ from expportrait.errors import UserError
 from expportrait.generator.flow import NUM_TRAIN_TIMESTEPS, shift_sigmas
 
 ModelFn = Callable[[Tensor, Tensor], Tensor]
+GUIDE = ("ref", "pose")   # conditions the unconditional pass drops by default
 
 
 def get_sigmas(steps: int, shift: float, device=None) -> Tensor:
@@ -71,7 +72,7 @@ def cfg(v_cond: Tensor, v_uncond: Tensor, scale: float) -> Tensor:
     return v_uncond + scale * (v_cond - v_uncond)
 
 
-def guided_model_fn(model, cond, scale: float = 1.0, drop: tuple[str, ...] = ("ref", "pose"),
+def guided_model_fn(model, cond, scale: float = 1.0, drop: tuple[str, ...] = GUIDE,
                     cache: bool = True) -> ModelFn:
     """``model_fn(x, sigma)`` for ``model: ReenactGenerator`` and ``cond: GenCond``.
 
@@ -81,6 +82,8 @@ def guided_model_fn(model, cond, scale: float = 1.0, drop: tuple[str, ...] = ("r
     """
     batch = cond.pose_normals.shape[0]
     guided = scale != 1.0
+    if guided and not drop:
+        raise UserError("classifier-free guidance needs at least one condition to drop (e.g. pose)")
     feats: dict[int, object] = {}
 
     def features(latent_frames: int, device):
