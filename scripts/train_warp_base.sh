@@ -12,7 +12,7 @@
 # Measured (README, "Embedded-default demo", 2 CPU cores):
 #   * SHIPPED = the shipped demo16 checkpoint (default): step 2 took 2214 s. Seeds 0-2: self
 #     16.37 dB, AED 1.09 (the shipped checkpoint: 15.66 dB, 1.42), cross AED 1.54 (1.65), but dlib
-#     finds the astronaut in only 62 % of the cross frames (97 %): not shipped.
+#     finds the astronaut in only 62 % of the cross frames (97 %): not shipped. STEPS=5000: 58 %.
 #   * SHIPPED=runs/demo8-ckpt RUN=runs/demo-warp OUT=runs/demo-warp-ckpt (the 8x8-latent demo,
 #     step 13 of scripts/train_demo.sh): step 2 took 1046 s; self face crop 14.97 dB, AED 1.73,
 #     cross identity 40 %.
