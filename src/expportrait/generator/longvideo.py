@@ -65,7 +65,7 @@ def sample_clip(model, cond, noise: Tensor, *, steps: int, shift: float, cfg_sca
     """Clean latents ``(B, C, T, h, w)`` for one clip from unit ``noise`` of that shape; ``cond``
     covers ``4 (T - 1) + 1`` pixel frames; ``first``: known latent frame 0 ``(B, C, 1, h, w)``;
     ``guide``: the conditions the unconditional pass of classifier-free guidance drops."""
-    model_fn = guided_model_fn(model, cond, cfg_scale, drop=tuple(guide))
+    model_fn = guided_model_fn(model, cond, cfg_scale, drop=guide)
     if first is not None:
         model_fn = known_first_model_fn(model_fn, first, noise[:, :, :1])
     if sampler == "euler":
@@ -78,16 +78,18 @@ def sample_clip(model, cond, noise: Tensor, *, steps: int, shift: float, cfg_sca
 @torch.no_grad()
 def generate(model, vae, cond, num_frames: int | None = None, steps: int | None = None,
              seed: int = 0, window: int | None = None, *, cfg_scale: float | None = None,
-             guide: tuple[str, ...] = GUIDE, shift: float | None = None, sampler: str = "euler", decode_chunk: int = 1,
-             tile: int | None = None, callback: Callable[[dict], None] | None = None) -> Tensor:
+             guide: tuple[str, ...] = GUIDE, shift: float | None = None, sampler: str = "euler",
+             decode_chunk: int = 1, tile: int | None = None,
+             callback: Callable[[dict], None] | None = None) -> Tensor:
     """Generate a reenacted video ``(B, 3, F, H, W)`` in [-1, 1].
 
     ``model``: ``ReenactGenerator``; ``vae``: its ``AutoencoderKLWan``; ``cond``: ``GenCond`` whose
     ``pose_normals`` (and ``appearance``) have at least ``num_frames`` frames (default: all of them);
     any F works. ``window``: latent frames per clip (default: the preset's training clip, so clips
     of ``4 (window - 1) + 1`` pixel frames). ``steps``, ``cfg_scale``, ``shift`` default to the
-    preset; ``guide``: the conditions guidance is on (dropped in the unconditional pass; ``("pose",)``
-    strengthens only the driving normals). Noise comes from one CPU generator seeded with ``seed`` (device-independent).
+    preset; ``guide``: the conditions guidance is on (dropped in the unconditional pass;
+    ``("pose",)`` strengthens only the driving normals). Noise comes from one CPU generator seeded
+    with ``seed`` (device-independent).
     ``callback`` gets the sampler's per-step dict plus ``"clip"`` and ``"clips"``.
     """
     cfgn = model.config

@@ -43,6 +43,7 @@ from expportrait.data.crop import CropConfig, clear_head, crop, crop_cameras, fa
 from expportrait.data.video import Video, write_video
 from expportrait.errors import UserError
 from expportrait.generator.config import pixel_frames
+from expportrait.generator.sampling import GUIDE
 from expportrait.render.maps import normal_map_coverage
 from expportrait.tracking.config import TrackConfig
 from expportrait.transfer.gaze import track_with_gaze
@@ -66,7 +67,7 @@ class PipelineConfig:
     eyes: bool = True                  # eyeballs in the normal maps
     steps: int | None = None           # sampler steps (None: the generator preset's)
     cfg_scale: float | None = None     # classifier-free guidance scale (None: the generator's)
-    guide: tuple[str, ...] = ("ref", "pose")  # conditions guidance is on: the unconditional pass
+    guide: tuple[str, ...] = GUIDE     # conditions guidance is on: the unconditional pass
     #   drops them (("pose",): only the driving normal maps are strengthened, the reference kept)
     window: int | None = None          # latent frames per chained clip (None: the preset's clip)
     sampler: str = "euler"
