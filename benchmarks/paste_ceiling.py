@@ -47,7 +47,7 @@ def main() -> None:
 
     from expportrait.data.crop import crop, paste_back
     from expportrait.data.video import Video, read_source
-    from expportrait.generator import pipeline as P
+    from expportrait import pipeline as P
     from expportrait.metrics.image import psnr
 
     tracked = {}                     # every run tracks the same two clips: track them once

@@ -58,7 +58,7 @@ def main() -> None:
     from expportrait.metrics.image import psnr, ssim
     from expportrait.data.video import Video, read_source
     from expportrait.generator.config import pixel_frames
-    from expportrait.generator.pipeline import VARIANTS, ReenactPipeline
+    from expportrait.pipeline import VARIANTS, ReenactPipeline
     from expportrait.metrics.report import evaluate
     from expportrait.render.maps import normal_map_coverage
 
@@ -224,7 +224,7 @@ def vae_ceilings(vae, clip, feather, real_crops, boxes, frame0, real_frames, ref
     import torch
 
     from expportrait.data.crop import paste_back
-    from expportrait.generator.pipeline import _frames_uint8, _unit
+    from expportrait.pipeline import _frames_uint8, _unit
     from expportrait.generator.vae import decode_latents, encode_video
     from expportrait.metrics.identity import identity_similarity
     from expportrait.metrics.image import psnr

@@ -51,7 +51,7 @@ def main() -> None:
     from expportrait.commands.evaluate import project_tracker
     from expportrait.config import load_json
     from expportrait.data.video import Video, read_source
-    from expportrait.generator.pipeline import ReenactPipeline
+    from expportrait.pipeline import ReenactPipeline
     from expportrait.metrics.report import evaluate
     from expportrait.transfer.train import TrainTransferConfig, train_transfer
 

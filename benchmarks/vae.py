@@ -38,7 +38,7 @@ def main() -> None:
     from expportrait.data.crop import crop, face_boxes, paste_back
     from expportrait.data.video import Video, read_source
     from expportrait.generator.config import get_preset, vae_spatial_compression
-    from expportrait.generator.pipeline import ReenactPipeline, default_checkpoint
+    from expportrait.pipeline import ReenactPipeline, default_checkpoint
     from expportrait.generator.vae import build_vae
     from expportrait.metrics.report import evaluate
     from reenact import down_up, vae_ceilings, value

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from expportrait.generator.pipeline import default_checkpoint
+from expportrait.pipeline import default_checkpoint
 
 pytestmark = pytest.mark.skipif(not (default_checkpoint() / "generator" / "config.json").is_file(),
                                 reason="the demo checkpoint is not in this checkout")
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not (default_checkpoint() / "generator" / "confi
 def test_shipped_checkpoint_is_small_fp16_and_loads_strictly():
     from safetensors import safe_open
 
-    from expportrait.generator.pipeline import ReenactPipeline
+    from expportrait.pipeline import ReenactPipeline
     folder = default_checkpoint()
     total = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     assert total < 40e6

@@ -158,7 +158,7 @@ def test_read_clip_on_random_bytes(tmp_path, data):
 
 def _config_classes():
     from expportrait.generator.config import GeneratorConfig
-    from expportrait.generator.pipeline import PipelineConfig
+    from expportrait.pipeline import PipelineConfig
     from expportrait.generator.train import TrainConfig
     from expportrait.tracking.config import TrackConfig
     from expportrait.transfer.model import TransferConfig

@@ -9,7 +9,7 @@ import torch
 from expportrait.cli import main
 from expportrait.data.video import Video, read_source, read_video
 from expportrait.errors import UserError
-from expportrait.generator.pipeline import (PipelineConfig, ReenactPipeline, check_checkpoint,
+from expportrait.pipeline import (PipelineConfig, ReenactPipeline, check_checkpoint,
                                             write_outputs)
 from expportrait.tracking.config import BaseStageConfig, TrackConfig
 
@@ -237,7 +237,7 @@ def test_warp_base_generator_starts_from_the_warped_reference(parts, media):
 
     from expportrait.data.crop import crop
     from expportrait.generator.model import ReenactGenerator
-    from expportrait.generator.pipeline import _frames_uint8, _unit
+    from expportrait.pipeline import _frames_uint8, _unit
     from expportrait.generator.vae import decode_latents, encode_video
     astro, car = media
     drv = Video(car.frames[:5], car.fps, None)

@@ -34,7 +34,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from expportrait.data.video import Video, read_source
     from expportrait.errors import atomic_path
-    from expportrait.generator.pipeline import ReenactPipeline, write_outputs
+    from expportrait.pipeline import ReenactPipeline, write_outputs
 
     out = Path(args.out)
     pipe = ReenactPipeline.from_checkpoint(args.checkpoint, device=args.device)  # clear error if missing

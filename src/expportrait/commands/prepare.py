@@ -90,7 +90,7 @@ def make_tracker(out: Path, tcfg, head):
 
     from expportrait.config import to_dict
     from expportrait.tracking.io import load_fit, save_fit
-    from expportrait.transfer.gaze import track_with_gaze
+    from expportrait.tracking.gaze import track_with_gaze
 
     def tracker(frames, fps):
         h = hashlib.sha1(frames[:: max(1, len(frames) // 8)].tobytes())
@@ -109,7 +109,7 @@ def photo_expressions(image, frames: int, seed: int, tcfg, head):
     """(H, W, 3) uint8 photo -> (frames, H, W, 3) uint8 making random expressions (fit the photo,
     drive its head with the default transfer model, warp; ``transfer.warp``)."""
     from expportrait.errors import UserError
-    from expportrait.transfer.gaze import track_with_gaze
+    from expportrait.tracking.gaze import track_with_gaze
     from expportrait.transfer.model import ExpressionTransfer
     from expportrait.transfer.warp import still_expressions
 
@@ -127,7 +127,7 @@ def run(args) -> int:
     from expportrait.data.prepare import prepare_dataset
     from expportrait.data.video import read_source
     from expportrait.errors import atomic_path
-    from expportrait.generator.pipeline import render_crop_normals
+    from expportrait.pipeline import render_crop_normals
     from expportrait.head import load_head
 
     cfg = build_config(args)

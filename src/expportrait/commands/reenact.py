@@ -59,7 +59,7 @@ def build_pipeline(args):
     from dataclasses import replace
 
     from expportrait.errors import UserError
-    from expportrait.generator.pipeline import ReenactPipeline
+    from expportrait.pipeline import ReenactPipeline
 
     regions = None
     if args.regions:
@@ -127,7 +127,7 @@ def guidance(pipe) -> dict:
 
 def run(args) -> int:
     from expportrait.errors import UserError, atomic_path
-    from expportrait.generator.pipeline import write_outputs
+    from expportrait.pipeline import write_outputs
 
     if not str(args.out).lower().endswith(".mp4"):
         raise UserError(f"--out must end in .mp4, got {args.out}")

@@ -48,7 +48,7 @@ def run(args) -> int:
     from expportrait.errors import atomic_path
     from expportrait.tracking.io import save_fit
     from expportrait.tracking.track import load_head_for
-    from expportrait.transfer.gaze import track_with_gaze
+    from expportrait.tracking.gaze import track_with_gaze
 
     cfg = build_config(args)
     video = read_source(args.input, max_frames=args.max_frames)

@@ -1,4 +1,4 @@
-"""Identity-adaptive expression transfer (paper section 4), pose retargeting and gaze.
+"""Identity-adaptive expression transfer (paper section 4), pose retargeting and warps.
 
 - ``encoder.DrivingEncoder`` E: psi (B, F, n_exp) + omega (B, F, 3) -> codes (B, F, D), temporal.
 - ``vertex_mlp.VertexOffsetMLP`` G: target neutral mesh + q_i -> Delta_f (B, F, N_s, 3).
@@ -7,7 +7,7 @@
 - ``train.train_transfer(fits, head, TrainTransferConfig)``: self-reconstruction, accelerate.
 - ``retarget.retarget(source, driving, head, model, RetargetConfig)`` -> HeadFit in the source's
   image space; ``retarget.render_normals`` (with eyeballs).
-- ``gaze.estimate_gaze`` / ``gaze.add_gaze``: eyeball rotations from MediaPipe iris landmarks.
+- ``warp``: the reference warped by a driven head (``expression_warp``, the mesh-warp engine).
 - ``synthetic.SyntheticWorld``: identities with identity-dependent expression detail.
 """
 from expportrait.transfer.model import ExpressionTransfer, TransferConfig, default_checkpoint

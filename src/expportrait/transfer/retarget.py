@@ -225,7 +225,7 @@ def render_normals(head, fit: HeadFit, eyes: bool = True, chunk: int = 8,
     -> (F, H, W, 3) uint8 (``render.maps`` convention, background black)."""
     from expportrait.head.eyes import append_eyes
     from expportrait.render.maps import normal_map_image, render
-    from expportrait.tracking.visualize import detailed_vertices
+    from expportrait.tracking.representation import detailed_vertices
 
     H, W = size or fit.image_size
     frames = []

@@ -30,7 +30,7 @@ import torch
 from expportrait.render.camera import to_screen
 from expportrait.render.rasterize import interpolate, rasterize
 from expportrait.tracking.io import HeadFit
-from expportrait.tracking.visualize import camera_vertices
+from expportrait.tracking.representation import camera_vertices
 
 INNER_LIP = list(range(60, 68))     # 68-point inner lip contour
 

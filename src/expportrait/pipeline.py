@@ -46,10 +46,10 @@ from expportrait.generator.config import pixel_frames
 from expportrait.generator.sampling import GUIDE
 from expportrait.render.maps import normal_map_coverage
 from expportrait.tracking.config import TrackConfig
-from expportrait.transfer.gaze import track_with_gaze
+from expportrait.tracking.gaze import track_with_gaze
 
 MODES = ("auto", "self", "cross")
-CHECKPOINT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
+CHECKPOINT_ROOT = Path(__file__).resolve().parent / "checkpoints"
 
 
 @dataclass(frozen=True)
