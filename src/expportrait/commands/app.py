@@ -1,13 +1,17 @@
-"""expportrait app [--checkpoint DIR] [--host 127.0.0.1] [--port 7860] [--share-samples]
+"""expportrait app [--checkpoint DIR] [--host 127.0.0.1] [--port 7860] [--max-upload-mb 500]
 
 A Gradio web app over the same pipeline as ``expportrait reenact``: upload a source portrait
-(image or video) and a driving video, set the main controls, watch the progress, play and
-download the result and the source | driver | result comparison. ``gradio`` is an optional
+(image or video; previewed with its faces numbered, pick one) and a driving video (previewed in a
+player), set the main controls, watch the progress, play and download the result and the
+source | driver | result comparison. Uploads above ``--max-upload-mb`` are refused. ``gradio`` is an optional
 dependency: ``pip install "expportrait[app]"``.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +30,8 @@ def add_arguments(p) -> None:
                    help="upper limit on driving frames per request (keeps a CPU server responsive)")
     p.add_argument("--stages", default=None, help="tracking stages: base | base,personalized")
     p.add_argument("--output-dir", default=None, help="where results are kept (default: a temp folder)")
+    p.add_argument("--max-upload-mb", type=float, default=500.0,
+                   help="largest upload accepted, in MB (default 500; keeps one upload from filling the disk)")
 
 
 class Reenactor:
@@ -68,44 +74,95 @@ class Reenactor:
         if not regions:
             raise UserError("select at least one of pose, expression, eyes, lips")
         limit = min(int(max_frames or self.max_frames), self.max_frames)
-        source, driving = read_inputs(source_path, driving_path, limit, float(fps) if fps else None)
-        pipe = self.pipeline(mode=None if mode == "auto" else mode, regions=regions,
-                             intensity=float(intensity), smooth=float(smooth),
-                             reference_frame=int(reference_frame or 0),
-                             face_index=int(face_index or 0))
-        t = time.perf_counter()
-        result = pipe(source, driving, steps=int(steps) if steps else None, seed=int(seed or 0))
-        stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{int(t * 1000) % 1000:03d}"
-        out, cmp = write_outputs(result, self.output_dir / f"result-{stamp}.mp4", source, driving)
-        info = {**run_info(result), "seconds": round(time.perf_counter() - t, 1)}
+        log = io.StringIO()          # the one-line warnings (damaged media) go back to the user
+        with contextlib.redirect_stderr(_Tee(log, sys.stderr)):
+            source, driving = read_inputs(source_path, driving_path, limit, float(fps) if fps else None)
+            pipe = self.pipeline(mode=None if mode == "auto" else mode, regions=regions,
+                                 intensity=float(intensity), smooth=float(smooth),
+                                 reference_frame=int(reference_frame or 0),
+                                 face_index=int(face_index or 0))
+            t = time.perf_counter()
+            result = pipe(source, driving, steps=int(steps) if steps else None, seed=int(seed or 0))
+            stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{int(t * 1000) % 1000:03d}"
+            out, cmp = write_outputs(result, self.output_dir / f"result-{stamp}.mp4", source, driving)
+        info = {**run_info(result), "seconds": round(time.perf_counter() - t, 1),
+                "face_index": int(face_index or 0),
+                "warnings": [ln[len("warning: "):] for ln in log.getvalue().splitlines()
+                             if ln.startswith("warning: ")]}
         return str(out), str(cmp), info
 
 
-def build_ui(reenactor: Reenactor):
+def preview_source(path, max_side: int = 1024):
+    """An uploaded source -> (picture (H, W, 3) uint8 with the faces numbered, or None; video
+    path for the player, or None; face choices ["0: 184 px", ...]; one line about it)."""
+    from expportrait.commands.faces import draw_faces, list_faces
+    from expportrait.data.video import is_image
+    from expportrait.errors import UserError
+
+    if not path:
+        return None, None, [], ""
+    try:
+        image, faces = list_faces(path)
+    except UserError as exc:
+        return None, None, [], f"**error:** {exc}"
+    picture = draw_faces(image, faces)
+    scale = max_side / max(picture.shape[:2])
+    if scale < 1:
+        import cv2
+        picture = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    video = None if is_image(path) or Path(path).suffix.lower() in ("", ".gif") else str(path)
+    choices = [f"{k}: {round(f.width)} px" for k, f in enumerate(faces)]
+    n = len(faces)
+    line = ("no face found in the source: upload another portrait" if not n else
+            "1 face found" if n == 1 else f"{n} faces found, numbered largest first: pick one below")
+    return picture, video, choices, line
+
+
+def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None):
     import gradio as gr
 
     from expportrait.errors import UserError
 
-    def run(source, driving, mode, regions, intensity, smooth, reference_frame, max_frames, fps,
-            steps, seed, progress=gr.Progress(track_tqdm=True)):
+    def run(source, driving, face, mode, regions, intensity, smooth, reference_frame, max_frames,
+            fps, steps, seed, progress=gr.Progress(track_tqdm=True)):
         progress(0.0, desc="loading")
         try:
             out, cmp, info = reenactor(_path(source), _path(driving), mode=mode, regions=regions,
                                        intensity=intensity, smooth=smooth,
                                        reference_frame=reference_frame, max_frames=max_frames,
-                                       fps=fps or None, steps=steps or None, seed=seed)
+                                       fps=fps or None, steps=steps or None, seed=seed,
+                                       face_index=_face_index(face))
         except UserError as exc:
             raise gr.Error(str(exc)) from None
+        for w in info["warnings"]:
+            gr.Warning(w)
         return out, cmp, [out, cmp], json.dumps(info, indent=1)
+
+    def show_source(source):
+        picture, video, choices, line = preview_source(_path(source))
+        return (gr.update(value=picture, visible=picture is not None),
+                gr.update(value=video, visible=video is not None),
+                gr.update(choices=[(c, str(k)) for k, c in enumerate(choices)] or [("0", "0")], value="0"),
+                line)
 
     with gr.Blocks(title="ExpPortrait") as ui:
         gr.Markdown("## ExpPortrait: portrait reenactment\nUpload a portrait (image or video) and "
                     "a driving video; the result keeps the portrait's identity and follows the "
-                    "driver's head pose and expressions. The driver's audio is kept.")
+                    "driver's head pose and expressions. The driver's audio is kept."
+                    + (f" Uploads up to {max_upload_mb:g} MB." if max_upload_mb else ""))
         with gr.Row():
-            source = gr.File(label="Source portrait (image or video)", file_types=["image", "video"],
-                             elem_id="source")
-            driving = gr.File(label="Driving video", file_types=["video"], elem_id="driving")
+            with gr.Column():
+                source = gr.File(label="Source portrait (image or video)", file_types=["image", "video"],
+                                 elem_id="source", height=110)
+                faces_line = gr.Markdown("", elem_id="faces_line")
+                source_faces = gr.Image(label="Source (faces numbered)", interactive=False,
+                                        visible=False, elem_id="source_faces", buttons=[])
+                source_player = gr.Video(label="Source video", interactive=False, visible=False,
+                                         elem_id="source_player")
+                face = gr.Radio([("0", "0")], value="0", label="face to animate (0 = largest)",
+                                elem_id="face")
+            with gr.Column():
+                driving = gr.Video(label="Driving video", sources=["upload"], elem_id="driving")
         with gr.Accordion("Controls", open=False):
             with gr.Row():
                 mode = gr.Radio(["auto", "cross", "self"], value="auto", label="mode",
@@ -129,7 +186,9 @@ def build_ui(reenactor: Reenactor):
             compare = gr.Video(label="Source | driver | result", elem_id="compare")
         files = gr.File(label="Download", file_count="multiple", elem_id="downloads")
         info = gr.Code(label="Run info", language="json", elem_id="info")
-        button.click(run, [source, driving, mode, regions, intensity, smooth, reference_frame,
+        source.change(show_source, [source], [source_faces, source_player, face, faces_line],
+                      concurrency_id="preview", concurrency_limit=2)   # not queued behind a run
+        button.click(run, [source, driving, face, mode, regions, intensity, smooth, reference_frame,
                            max_frames, fps, steps, seed], [result, compare, files, info])
     return ui
 
@@ -145,6 +204,30 @@ def _sample_files(folder: Path) -> tuple[str, str]:
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(data.astronaut()).save(png)
     return str(png), str(carphone_path())
+
+
+class _Tee(io.TextIOBase):
+    """Writes to several text streams (the server log keeps its lines)."""
+
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text):
+        for st in self.streams:
+            st.write(text)
+        return len(text)
+
+    def flush(self):
+        for st in self.streams:
+            st.flush()
+
+
+def _face_index(choice) -> int:
+    """"2" or "2: 150 px" -> 2 (the face picker's value)."""
+    try:
+        return int(str(choice or "0").split(":")[0])
+    except ValueError:
+        return 0
 
 
 def _path(value):
@@ -165,11 +248,14 @@ def run(args) -> int:
     check_checkpoint(Path(args.checkpoint) if args.checkpoint else default_checkpoint())  # error before serving
     if args.max_frames < 2:
         raise UserError(f"--max-frames must be >= 2, got {args.max_frames}")
+    if not args.max_upload_mb > 0:
+        raise UserError(f"--max-upload-mb must be > 0, got {args.max_upload_mb}")
     reenactor = Reenactor(args.checkpoint, args.device, args.max_frames, args.stages, args.output_dir)
-    ui = build_ui(reenactor)
+    ui = build_ui(reenactor, args.max_upload_mb)
     print(f"expportrait app on http://{args.host}:{args.port} (results in {reenactor.output_dir})",
           flush=True)
     ui.queue(default_concurrency_limit=1).launch(
         server_name=args.host, server_port=args.port, show_error=True,
+        max_file_size=int(args.max_upload_mb * 1024 * 1024),
         allowed_paths=[str(reenactor.output_dir), str(Path(reenactor.samples[1]).parent)])
     return 0

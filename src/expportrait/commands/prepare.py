@@ -42,6 +42,10 @@ def add_arguments(p) -> None:
     p.add_argument("--warp-reference", action="store_true",
                    help="every clip also carries its reference warped by the fitted head to each frame "
                         "(transfer.warp): what a residual_base 'warp' generator starts from")
+    p.add_argument("--face-index", type=int, default=None,
+                   help="which face when there are several (0 = largest; `expportrait faces` numbers them)")
+    p.add_argument("--face-detector", default=None, choices=("mediapipe", "dlib", "both"),
+                   help="finds the faces before FaceMesh (default: MediaPipe full-range)")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -70,7 +74,7 @@ def build_config(args):
 def track_config(args):
     from dataclasses import replace
 
-    from expportrait.config import load_json
+    from expportrait.config import load_json, override
     from expportrait.errors import UserError
     from expportrait.tracking.config import TrackConfig
 
@@ -79,6 +83,9 @@ def track_config(args):
     if set(stages) - {"base", "personalized"} or "base" not in stages:
         raise UserError(f"--stages must be 'base' or 'base,personalized', got {args.stages!r}")
     cfg = replace(cfg, stages=stages)
+    if (args.face_index or 0) < 0:
+        raise UserError(f"--face-index must be >= 0, got {args.face_index}")
+    cfg = override(cfg, face_index=args.face_index, face_detector=args.face_detector)
     if args.iters is not None:
         cfg = replace(cfg, personalized=replace(cfg.personalized, iters=args.iters))
     return cfg

@@ -17,7 +17,10 @@ def add_arguments(p) -> None:
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--stages", default=None, help="comma list: base,personalized")
     p.add_argument("--iters", type=int, default=None, help="personalized-stage iterations")
-    p.add_argument("--face-index", type=int, default=None, help="which face when several (0 = largest)")
+    p.add_argument("--face-index", type=int, default=None,
+                   help="which face when several (0 = largest; `expportrait faces` numbers them)")
+    p.add_argument("--face-detector", default=None, choices=("mediapipe", "dlib", "both"),
+                   help="finds the faces before FaceMesh (default: MediaPipe full-range)")
     p.add_argument("--device", default=None, help="auto | cpu | cuda")
     p.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4")
 
@@ -30,7 +33,10 @@ def build_config(args):
 
     cfg = load_json(TrackConfig, args.config) if args.config else TrackConfig()
     cfg = override(cfg, head=args.head, head_path=args.head_path, density=args.density,
-                   face_index=args.face_index, device=args.device)
+                   face_index=args.face_index, face_detector=args.face_detector, device=args.device)
+    if (args.face_index or 0) < 0:
+        from expportrait.errors import UserError
+        raise UserError(f"--face-index must be >= 0, got {args.face_index}")
     if args.stages:
         stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
         bad = set(stages) - {"base", "personalized"}

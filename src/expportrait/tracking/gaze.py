@@ -116,12 +116,14 @@ def synthetic_iris_points(head, fit: HeadFit, gaze: Tensor, cfg: EyeConfig = Eye
 def track_with_gaze(frames: np.ndarray, fps: float, cfg, head, what: str | None = "video",
                     progress: bool = False) -> tuple[HeadFit, dict]:
     """frames (F, H, W, 3) uint8 -> (HeadFit with ``gaze``, tracking report): MediaPipe
-    landmarks, ``tracking.track.track_video`` with ``cfg`` (a TrackConfig), iris gaze. ``what``
+    landmarks of face ``cfg.face_index`` found by ``cfg.face_detector`` (``tracking.detect``),
+    ``tracking.track.track_video`` with ``cfg`` (a TrackConfig), iris gaze. ``what``
     (if not None) prefixes the error when no face is found."""
     from expportrait.tracking.landmarks import detect_video
     from expportrait.tracking.track import track_video
     try:
-        lmk = detect_video(frames, face_index=cfg.face_index, progress=progress)
+        lmk = detect_video(frames, face_index=cfg.face_index, progress=progress,
+                           detector=getattr(cfg, "face_detector", "mediapipe"))
     except UserError as exc:
         if what is None:
             raise

@@ -1,7 +1,9 @@
 """2D face landmarks from MediaPipe FaceMesh (478 points with irises; weights ship in the wheel).
 
-Per-frame failures are flagged in ``valid`` and filled by linear interpolation in time (held at
-the ends), never fatal; a clip with no face in any frame is a ``UserError``.
+Faces are found first (``tracking.detect``: MediaPipe's full-range detector and/or dlib, so small
+and off-centre faces count), one is chosen (``face_index``, 0 = largest) and FaceMesh runs on a
+crop around it. Per-frame failures are flagged in ``valid`` and filled by linear interpolation in
+time (held at the ends), never fatal; a clip with no face in any frame is a ``UserError``.
 """
 from __future__ import annotations
 
@@ -67,75 +69,19 @@ def quiet_stderr():
             os.close(saved)
 
 
-class MediaPipeLandmarker:
-    """Stateful video landmarker (MediaPipe tracks between frames). ``static=True`` for images."""
+def detect_video(frames: np.ndarray, face_index: int = 0, progress: bool = False,
+                 detector: str = "mediapipe") -> LandmarkTrack:
+    """frames (F, H, W, 3) uint8 -> LandmarkTrack of face ``face_index`` (0 = largest) with lost
+    frames interpolated. Faces are found by ``detector`` (``tracking.detect.DETECTORS``),
+    FaceMesh runs on a crop around the chosen one, which is followed through the video
+    (``tracking.detect.follow_face``)."""
+    from expportrait.tracking.detect import follow_face
 
-    def __init__(self, static: bool = False, min_confidence: float = 0.5, face_index: int = 0):
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        try:
-            import mediapipe as mp
-        except ImportError as exc:  # pragma: no cover - install problem
-            raise UserError(f"mediapipe is not installed ({exc}); see README set-up") from None
-        self.face_index = face_index
-        self._calls = 0
-        with quiet_stderr():
-            self._mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=static, max_num_faces=max(1, face_index + 1) if face_index else 4,
-                refine_landmarks=True, min_detection_confidence=min_confidence,
-                min_tracking_confidence=min_confidence)
-
-    def __call__(self, image: np.ndarray) -> np.ndarray | None:
-        """image (H, W, 3) uint8 RGB -> (478, 3) float32 pixel coordinates, or None (no face).
-        With several faces the one at ``face_index`` by size (0 = largest) is returned."""
-        H, W = image.shape[:2]
-        if self._calls < 2:  # the first calls print TFLite/XNNPACK start-up lines
-            with quiet_stderr():
-                res = self._mesh.process(np.ascontiguousarray(image))
-        else:
-            res = self._mesh.process(np.ascontiguousarray(image))
-        self._calls += 1
-        if not res.multi_face_landmarks:
-            return None
-        faces = []
-        for lm in res.multi_face_landmarks:
-            pts = np.array([(p.x * W, p.y * H, p.z * W) for p in lm.landmark], np.float32)
-            faces.append(pts)
-        faces.sort(key=lambda p: -np.ptp(p[:, 0]) * np.ptp(p[:, 1]))
-        if self.face_index >= len(faces):
-            return None
-        return faces[self.face_index]
-
-    def close(self) -> None:
-        with quiet_stderr():
-            self._mesh.close()
-
-
-def detect_video(frames: np.ndarray, face_index: int = 0, progress: bool = False) -> LandmarkTrack:
-    """frames (F, H, W, 3) uint8 -> LandmarkTrack with lost frames interpolated."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        raise UserError(f"expected frames (F, H, W, 3), got shape {frames.shape}")
     F, H, W = frames.shape[:3]
-    # small frames (e.g. 176x144) are upscaled so the detector sees a face of usual size
-    scale = max(1.0, 256.0 / min(H, W))
-    det = MediaPipeLandmarker(static=F == 1, face_index=face_index)
-    pts = np.zeros((F, 478, 3), np.float32)
-    valid = np.zeros(F, bool)
-    it = range(F)
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, desc="landmarks", unit="frame", leave=False, disable=None)
-    try:
-        for i in it:
-            img = frames[i]
-            if scale > 1.0:
-                import cv2
-                img = cv2.resize(img, (round(W * scale), round(H * scale)), interpolation=cv2.INTER_CUBIC)
-            p = det(img)
-            if p is not None:
-                pts[i] = p / scale
-                valid[i] = True
-    finally:
-        det.close()
-    if not valid.any():
-        raise UserError("no face found in any frame")
+    pts, valid, _ = follow_face(frames, face_index=face_index, detector=detector, progress=progress)
     return LandmarkTrack(points=interpolate_missing(pts, valid), valid=valid, size=(H, W))
 
 

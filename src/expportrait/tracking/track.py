@@ -57,7 +57,8 @@ def track_video(frames: np.ndarray, fps: float, cfg: TrackConfig | None = None, 
     F, H, W = frames.shape[:3]
     timings = {}
     t = time.perf_counter()
-    track = landmarks or detect_video(frames, face_index=cfg.face_index, progress=progress)
+    track = landmarks or detect_video(frames, face_index=cfg.face_index, progress=progress,
+                                      detector=cfg.face_detector)
     timings["landmarks"] = time.perf_counter() - t
     camera = make_camera(F, H, W, cfg.fov_deg)
     base, base_rep = fit_base(head, track, cfg.base, camera, device=device)

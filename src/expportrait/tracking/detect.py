@@ -1,0 +1,375 @@
+"""Face detection front-end: find every face in a frame, choose one, follow it, mesh it on a crop.
+
+MediaPipe FaceMesh's own detector is short-range (a face must fill much of the frame), so it
+misses the small and off-centre faces of group photos. Here faces are found first by
+
+* MediaPipe's full-range detector (``face_detection_full_range_sparse.tflite``, in the wheel;
+  ``mp.solutions.face_detection`` with ``model_selection=1``) on the whole frame and, for frames
+  larger than ``TILE`` px, on overlapping ``TILE``-px tiles (its 192x192 input misses faces under
+  ~4 % of the side it sees; a tile keeps a 30 px face above that), or
+* dlib's HOG detector (``metrics.dlib_face``; one pyramid upsampling below 2000 px), or both,
+
+merged by non-maximum suppression. Each candidate is then meshed: a square crop of side
+``MARGIN`` x the box's longer side, centred on the box, resampled to ``CROP_MIN``..``CROP_MAX``
+px (small faces upscaled), goes through FaceMesh, and the landmarks are mapped back into the
+frame. A candidate without a mesh is not a face (dlib's HOG fires on badges and prints).
+
+Faces are numbered by box area, largest first (``--face-index K``; ``expportrait faces`` shows
+the numbers). In a video the chosen face is followed frame to frame: its crop comes from the
+previous frame's mesh (kept still while the face stays inside, so FaceMesh's own tracking
+keeps working); when the mesh is lost the frame is searched again and the face is re-found by
+box overlap with where it just was, or, after frames without it (someone else may stand there
+now), by its dlib descriptor (same person: distance < 0.6).
+
+Boxes are ``(x0, y0, x1, y1)`` float pixels; images ``(H, W, 3)`` uint8 RGB; landmarks
+``(478, 3)`` float32 x, y, z pixels of the full frame.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from expportrait.errors import UserError
+
+Box = tuple[float, float, float, float]
+DETECTORS = ("mediapipe", "dlib", "both")
+TILE = 640            # tile side (px) of the full-range detector's second pass
+MARGIN = 2.0          # crop side / face box side
+CROP_MIN, CROP_MAX = 256, 512   # crop resolution (px) FaceMesh sees
+SAME_PERSON = 0.6     # dlib descriptor distance
+
+
+@dataclass
+class Face:
+    box: Box                            # (x0, y0, x1, y1) pixels
+    score: float                        # detector confidence (dlib: 1.0)
+    detector: str                       # "mediapipe" | "dlib"
+    points: np.ndarray | None = None    # (478, 3) FaceMesh landmarks, full-frame pixels
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def area(self) -> float:
+        return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1])
+
+
+# ---------------------------------------------------------------------------------- boxes
+def iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _covered(a: Box, b: Box) -> float:
+    """Fraction of the smaller box inside the other."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return ix * iy / small if small > 0 else 0.0
+
+
+def merge(faces: list[Face], thresh: float = 0.3) -> list[Face]:
+    """Non-maximum suppression (highest score kept; a box mostly inside a kept one is dropped)."""
+    keep: list[Face] = []
+    for f in sorted(faces, key=lambda f: -f.score):
+        if all(iou(f.box, k.box) < thresh and _covered(f.box, k.box) < 0.6 for k in keep):
+            keep.append(f)
+    return keep
+
+
+def mesh_box(points: np.ndarray) -> Box:
+    """(478, 2|3) landmarks -> their bounding box (about the detector's box: 0.9 x its width,
+    1.06 x its height, same centre, measured on the group photos)."""
+    x, y = points[:, 0], points[:, 1]
+    return float(x.min()), float(y.min()), float(x.max()), float(y.max())
+
+
+def order(faces: list[Face]) -> list[Face]:
+    """Largest box first (ties: left to right): the numbering of ``--face-index``."""
+    return sorted(faces, key=lambda f: (-round(f.area), f.box[0]))
+
+
+# ---------------------------------------------------------------------------------- detectors
+def _quiet():
+    from expportrait.tracking.landmarks import quiet_stderr
+    return quiet_stderr()
+
+
+def _mediapipe():
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    try:
+        import mediapipe as mp
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise UserError(f"mediapipe is not installed ({exc}); see README set-up") from None
+    return mp
+
+
+class FaceDetector:
+    """``detector(image) -> [Face]`` (unordered, not yet meshed). ``kind`` one of ``DETECTORS``."""
+
+    def __init__(self, kind: str = "mediapipe", min_confidence: float = 0.5):
+        if kind not in DETECTORS:
+            raise UserError(f"face detector must be one of {', '.join(DETECTORS)}, got {kind!r}")
+        self.kind, self.min_confidence = kind, min_confidence
+        self._mp = self._dlib = None
+
+    def _mp_boxes(self, image: np.ndarray) -> list[Face]:
+        if self._mp is None:
+            with _quiet():
+                self._mp = _mediapipe().solutions.face_detection.FaceDetection(
+                    model_selection=1, min_detection_confidence=self.min_confidence)
+        H, W = image.shape[:2]
+        regions = [(0, 0, W, H)]
+        if max(H, W) > TILE:                       # overlapping tiles, stride TILE / 2
+            xs = _starts(W, TILE)
+            ys = _starts(H, TILE)
+            regions += [(x, y, min(W, x + TILE), min(H, y + TILE)) for y in ys for x in xs]
+        out = []
+        for x0, y0, x1, y1 in regions:
+            whole = (x0, y0, x1, y1) == (0, 0, W, H)
+            with _quiet():
+                res = self._mp.process(np.ascontiguousarray(image[y0:y1, x0:x1]))
+            w, h = x1 - x0, y1 - y0
+            for d in res.detections or []:
+                b = d.location_data.relative_bounding_box
+                box = (x0 + b.xmin * w, y0 + b.ymin * h, x0 + (b.xmin + b.width) * w,
+                       y0 + (b.ymin + b.height) * h)
+                # a face cut by an inner tile edge is found whole in the overlapping tile
+                cut = (not whole) and ((box[0] < x0 + 2 and x0 > 0) or (box[1] < y0 + 2 and y0 > 0)
+                                       or (box[2] > x1 - 2 and x1 < W) or (box[3] > y1 - 2 and y1 < H))
+                if not cut and box[2] > box[0] and box[3] > box[1]:
+                    out.append(Face(_clip(box, W, H), float(d.score[0]), "mediapipe"))
+        return out
+
+    def _dlib_boxes(self, image: np.ndarray) -> list[Face]:
+        if self._dlib is None:
+            from expportrait.metrics.dlib_face import DlibFace
+            self._dlib = DlibFace(upsample=1 if max(image.shape[:2]) < 2000 else 0)
+        return [Face(tuple(float(v) for v in b), 1.0, "dlib") for b in self._dlib.detect(image)]
+
+    def __call__(self, image: np.ndarray) -> list[Face]:
+        faces = []
+        if self.kind in ("mediapipe", "both"):
+            faces += self._mp_boxes(image)
+        if self.kind in ("dlib", "both"):
+            faces += self._dlib_boxes(image)
+        return merge(faces)
+
+    def close(self) -> None:
+        if self._mp is not None:
+            with _quiet():
+                self._mp.close()
+            self._mp = None
+
+
+def _starts(n: int, tile: int) -> list[int]:
+    if n <= tile:
+        return [0]
+    s = list(range(0, n - tile, tile // 2))
+    return s + [n - tile]
+
+
+def _clip(box: Box, W: int, H: int) -> Box:
+    return (max(0.0, box[0]), max(0.0, box[1]), min(float(W), box[2]), min(float(H), box[3]))
+
+
+# ---------------------------------------------------------------------------------- crop + mesh
+def crop_transform(box: Box, margin: float = MARGIN) -> tuple[float, float, float, int]:
+    """box -> (scale, x0, y0, S): the square crop of side ``margin`` x the box's longer side
+    around its centre, resampled to S px; a crop pixel (u, v) is frame pixel
+    (x0 + u / scale, y0 + v / scale)."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    side = max(margin * max(box[2] - box[0], box[3] - box[1]), 8.0)
+    S = int(np.clip(round(side), CROP_MIN, CROP_MAX))
+    s = S / side
+    return s, cx - side / 2, cy - side / 2, S
+
+
+def crop_image(image: np.ndarray, transform) -> np.ndarray:
+    """(H, W, 3) uint8 -> (S, S, 3) uint8 crop (black outside the frame)."""
+    import cv2
+    s, x0, y0, S = transform
+    M = np.array([[s, 0, -s * x0], [0, s, -s * y0]], np.float32)
+    return cv2.warpAffine(image, M, (S, S), flags=cv2.INTER_CUBIC if s > 1 else cv2.INTER_AREA,
+                          borderMode=cv2.BORDER_CONSTANT)
+
+
+class CropMesh:
+    """FaceMesh (478 points with irises) on a crop around a box; ``static`` for single images."""
+
+    def __init__(self, static: bool = True, min_confidence: float = 0.5):
+        mp = _mediapipe()
+        with _quiet():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=static, max_num_faces=2, refine_landmarks=True,
+                min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence)
+        self._calls = 0
+
+    def __call__(self, image: np.ndarray, box: Box, transform=None) -> np.ndarray | None:
+        """image (H, W, 3) uint8, box around the wanted face -> (478, 3) float32 frame pixels of
+        the mesh that overlaps ``box`` most (None: no mesh, or only a neighbour's)."""
+        t = transform or crop_transform(box)
+        s, x0, y0, S = t
+        crop = crop_image(image, t)
+        if self._calls < 2:  # the first calls print TFLite/XNNPACK start-up lines
+            with _quiet():
+                res = self._mesh.process(crop)
+        else:
+            res = self._mesh.process(crop)
+        self._calls += 1
+        best, best_iou = None, 0.2
+        for lm in res.multi_face_landmarks or []:
+            p = np.array([(q.x * S, q.y * S, q.z * S) for q in lm.landmark], np.float32) / s
+            p[:, 0] += x0
+            p[:, 1] += y0
+            o = iou(mesh_box(p), box)
+            if o > best_iou:
+                best, best_iou = p, o
+        return best
+
+    def close(self) -> None:
+        with _quiet():
+            self._mesh.close()
+
+
+# ---------------------------------------------------------------------------------- faces
+def find_faces(image: np.ndarray, detector: str | FaceDetector = "mediapipe",
+               mesh: CropMesh | None = None) -> list[Face]:
+    """image (H, W, 3) uint8 -> the faces in it, largest first, each with its ``points``
+    (candidates FaceMesh finds no face in are dropped)."""
+    det = detector if isinstance(detector, FaceDetector) else FaceDetector(detector)
+    own = mesh is None
+    mesh = mesh or CropMesh(static=True)
+    try:
+        faces = []
+        for f in det(image):
+            f.points = mesh(image, f.box)
+            if f.points is not None:
+                faces.append(f)
+    finally:
+        if own:
+            mesh.close()
+        if det is not detector:
+            det.close()
+    return order(faces)
+
+
+def choose(faces: list[Face], index: int, where: str = "") -> Face:
+    """``faces[index]`` (``order``-ed) or a one-line error naming what there is."""
+    if index < 0:
+        raise UserError(f"--face-index must be >= 0, got {index}")
+    if index >= len(faces):
+        n = len(faces)
+        raise UserError(f"--face-index {index} is out of range: {n} face{'s' if n != 1 else ''} "
+                        f"found{where} (0-{n - 1}); `expportrait faces INPUT` shows them numbered")
+    return faces[index]
+
+
+def follow_face(frames: np.ndarray, face_index: int = 0, detector: str = "mediapipe",
+                progress: bool = False) -> tuple[np.ndarray, np.ndarray, dict]:
+    """frames (F, H, W, 3) uint8 -> (points (F, 478, 3) float32, valid (F,) bool, info).
+
+    The face ``face_index`` of the first frame with faces is chosen and followed; ``info``
+    has ``faces`` (how many in that frame), ``first`` (its index), ``reacquired`` (frames where
+    it was searched for again and re-found). Raises ``UserError`` when no frame has a face."""
+    F = len(frames)
+    det = FaceDetector(detector)
+    still = CropMesh(static=True)
+    mesh = still if F == 1 else CropMesh(static=False)
+    pts = np.zeros((F, 478, 3), np.float32)
+    valid = np.zeros(F, bool)
+    info = {"faces": 0, "first": None, "reacquired": 0}
+    box = crop = None          # last known face box, and the crop that is kept still
+    lost = 0                   # frames since the face was last seen
+    ref = {}                   # the chosen face's frame and box; its dlib descriptor, lazily
+    it = range(F)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, desc="landmarks", unit="frame", leave=False, disable=None)
+    try:
+        for i in it:
+            img = frames[i]
+            p = None
+            if box is None:                                       # not yet chosen
+                faces = find_faces(img, det, still)
+                if not faces:
+                    continue
+                face = choose(faces, face_index, f" in frame {i}" if F > 1 else "")
+                info.update(faces=len(faces), first=i)
+                box, p = face.box, face.points
+                ref.update(image=img, box=face.box)
+            else:
+                if crop is not None and lost == 0:   # after a gap, someone else may be there
+                    p = mesh(img, box, crop)
+                if p is None:                                     # lost: search the frame again
+                    p = _refind(img, det, still, box, ref, recent=lost == 0)
+                    info["reacquired"] += p is not None
+            if p is None:
+                lost += box is not None
+                continue
+            lost = 0
+            pts[i], valid[i] = p, True
+            new = mesh_box(p)
+            if crop is None or _moved(crop, new):
+                crop = crop_transform(new)
+            box = new
+    finally:
+        det.close()
+        still.close()
+        if mesh is not still:
+            mesh.close()
+    if not valid.any():
+        raise UserError("no face found in any frame")
+    return pts, valid, info
+
+
+def _moved(t, box: Box) -> bool:
+    """Is the face no longer well inside the still crop ``t`` (centre off by > 10 % of the crop,
+    or size off by > 15 %)?"""
+    s, x0, y0, S = t
+    side = S / s
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    want = MARGIN * max(box[2] - box[0], box[3] - box[1])
+    return (abs(cx - (x0 + side / 2)) > 0.1 * side or abs(cy - (y0 + side / 2)) > 0.1 * side
+            or not 0.87 < want / side < 1.15)
+
+
+def _refind(img, det, mesh, box: Box, ref: dict, recent: bool) -> np.ndarray | None:
+    """The followed face in a frame where its crop lost it: right after it was seen
+    (``recent``), the candidate overlapping its last box; else (or if none overlaps) the one
+    whose dlib descriptor is nearest (within SAME_PERSON), since after a gap someone else may
+    stand where it was (by overlap alone when dlib is missing)."""
+    faces = find_faces(img, det, mesh)
+    if not faces:
+        return None
+    best = max(faces, key=lambda f: iou(f.box, box))
+    if recent and iou(best.box, box) > 0.5:
+        return best.points
+    if "desc" not in ref:
+        ref["desc"] = _descriptor(ref["image"], ref["box"])
+    if ref["desc"] is None:
+        return best.points if iou(best.box, box) > 0.3 else None
+    dist = [np.linalg.norm(d - ref["desc"]) if (d := _descriptor(img, f.box)) is not None else np.inf
+            for f in faces]
+    k = int(np.argmin(dist))
+    return faces[k].points if dist[k] < SAME_PERSON else None
+
+
+@lru_cache(maxsize=1)
+def _dlib_face():
+    from expportrait.metrics.dlib_face import DlibFace
+    return DlibFace()
+
+
+def _descriptor(img: np.ndarray, box: Box) -> np.ndarray | None:
+    try:
+        return _dlib_face().descriptor(img, tuple(int(round(v)) for v in box))
+    except UserError:          # dlib missing: follow by overlap alone
+        return None
