@@ -33,7 +33,7 @@ def test_short_cross_reenactment_with_the_shipped_checkpoint(tmp_path):
     from expportrait.data.video import read_source, read_video
     out = tmp_path / "cross.mp4"
     assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
-                 "--max-frames", "9", "--out", str(out)]) == 0
+                 "--max-frames", "9", "--out", str(out), "--variant", "full"]) == 0
     frames = read_video(out).frames.astype(np.int16)
     src = read_source("sample:astronaut").frames[0].astype(np.int16)
     assert frames.shape == (9, 512, 512, 3)

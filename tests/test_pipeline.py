@@ -34,7 +34,7 @@ def parts():
 @pytest.fixture(scope="module")
 def pipe(parts):
     return ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
-                           PipelineConfig(mode="cross"))
+                           PipelineConfig(mode="cross", variant="full"))
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_cross_reenactment_sizes_and_paste_back(cross):
 def test_clear_source_head_off_pastes_into_the_source_frame_itself(parts, media):
     astronaut, carphone = media
     p = ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
-                        PipelineConfig(mode="cross", clear_source_head=False))
+                        PipelineConfig(mode="cross", variant="full", clear_source_head=False))
     res = p(astronaut, Video(carphone.frames[:1], carphone.fps, None), steps=1, seed=0)
     assert np.array_equal(res.background, astronaut.frames[:1])
     cx, cy, side = res.boxes[0]
@@ -160,14 +160,14 @@ def test_reenact_cli_end_to_end(ckpt, tmp_path):
                  "--max-frames", "3", "--out", str(warp), "--checkpoint", str(ckpt),
                  "--variant", "mesh_warp"]) == 0
     assert json.loads(warp.with_suffix(".json").read_text())["variant"] == "mesh_warp"
-    assert info["variant"] == "full"
+    assert info["variant"] == "warp_first"          # the default engine
 
 
 def test_ablation_variants(parts, media):
     astro, car = media
     drv = Video(car.frames[:4], car.fps, None)
     out = {}
-    for variant in ("base_only", "direct_copy", "repeat_reference", "mesh_warp"):
+    for variant in ("base_only", "direct_copy", "repeat_reference", "mesh_warp", "warp_first"):
         p = ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
                             PipelineConfig(mode="cross", variant=variant))
         out[variant] = p(astro, drv, steps=1, seed=0)
@@ -180,6 +180,14 @@ def test_ablation_variants(parts, media):
     mw = out["mesh_warp"]                     # the warped source frames themselves, the head moved
     assert mw.frames.shape == (4, *astro.frames.shape[1:]) and "generate" in mw.timings
     assert np.abs(mw.frames[0].astype(int) - astro.frames[0]).max() > 20
+    wf = out["warp_first"]                    # the reference's own offsets, held over the frames
+    src = wf.fits["source"]
+    assert torch.equal(wf.fits["driven"].dynamic_offset,
+                       src.dynamic_offset[:1].expand_as(wf.fits["driven"].dynamic_offset))
+    assert wf.frames.shape == mw.frames.shape and (wf.crops.shape[1:] == mw.crops.shape[1:])
+    moved = np.abs(wf.frames.astype(int) - astro.frames[0]).max(-1) > 12          # (F, H, W)
+    assert moved.any(axis=0)[60:260, 150:360].mean() > 0.02                     # the face moves
+    assert not moved[:, 420:].any() and not moved[:, :, :60].any()               # the suit, the edge
     with pytest.raises(UserError, match="variant"):
         ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
                         PipelineConfig(mode="cross", variant="nope"))(astro, drv, steps=1)
@@ -242,7 +250,7 @@ def test_warp_base_generator_starts_from_the_warped_reference(parts, media):
     astro, car = media
     drv = Video(car.frames[:5], car.fps, None)
     gen = ReenactGenerator(replace(parts["gen"].config, prediction="ref_residual", residual_base="warp"))
-    p = ReenactPipeline(parts["head"], FAST, parts["transfer"], gen, parts["vae"], PipelineConfig(mode="cross"))
+    p = ReenactPipeline(parts["head"], FAST, parts["transfer"], gen, parts["vae"], PipelineConfig(mode="cross", variant="full"))
     res = p(astro, drv, steps=1, seed=0)
     warped = p.warp_reference(astro.frames[0], res.fits["source"].frames(slice(0, 1)), res.fits["driven"])
     assert warped.shape == (5, *astro.frames.shape[1:])

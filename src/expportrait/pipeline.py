@@ -58,6 +58,11 @@ class PipelineConfig:
     same_person_distance: float = 0.6  # auto: dlib descriptor distance below this = same person
     reference_frame: int = 0           # source frame used as appearance reference and background
     max_source_frames: int = 32        # video sources: frames tracked (evenly spaced)
+    source_stages: tuple[str, ...] | None = None  # source tracking stages; None: what the
+    #   engine needs (warp_first: "base" -- it holds the reference's offsets, so the photometric
+    #   stage would only refine a shape the warp moves rigidly; the generators: the tracker's)
+    driving_face_index: int = 0        # the driver's face when several (0 = largest); the
+    #   source's is ``TrackConfig.face_index``
     driver_stages: tuple[str, ...] | None = ("base",)  # driver tracking stages (None: the
     #   tracker config's); the transfer uses only the driver's psi, omega, pose and gaze
     crop: CropConfig = field(default_factory=CropConfig)  # crop.size is set to the generator's
@@ -71,14 +76,19 @@ class PipelineConfig:
     #   drops them (("pose",): only the driving normal maps are strengthened, the reference kept)
     window: int | None = None          # latent frames per chained clip (None: the preset's clip)
     sampler: str = "euler"
+    still_background: bool = True      # warp_first: the person (MediaPipe selfie segmentation)
+    #   warped over the still background, the head painted out where it moved from
     clear_source_head: bool = True     # paint the reference's own head out of the background the
     #   crops are pasted into (``crop.clear_head``): else it stays where the driven head moved from
-    # ablations (benchmarks/reenact.py): "full"; "base_only" = base-model normals (no Delta_g,
+    # engines and ablations (benchmarks/unseen.py, benchmarks/reenact.py): "warp_first" = the
+    # reference warped at its own resolution by the head driven through psi, omega and pose
+    # with the reference's own Delta_g + Delta_f held (no generator; ``warp_reference``);
+    # "full"; "base_only" = base-model normals (no Delta_g,
     # Delta_f); "direct_copy" = the driver's own Delta_f pasted on the target instead of G;
     # "repeat_reference" = the reference crop repeated (no generation); "mesh_warp" = the reference
     # frame warped by the full method's driven head (transfer.warp; no generation, the warped frames
     # at the source's resolution are the result)
-    variant: str = "full"
+    variant: str = "warp_first"        # the default engine (benchmarks/unseen.py)
 
 
 @dataclass
@@ -108,7 +118,8 @@ def _frames_uint8(video: torch.Tensor) -> np.ndarray:
     return out.to(torch.uint8).numpy()
 
 
-VARIANTS = ("full", "base_only", "direct_copy", "repeat_reference", "mesh_warp")
+VARIANTS = ("warp_first", "full", "base_only", "direct_copy", "repeat_reference", "mesh_warp")
+WARP_VARIANTS = ("warp_first", "mesh_warp")   # the warped frames are the result
 
 
 class ReenactPipeline:
@@ -162,11 +173,14 @@ class ReenactPipeline:
         F, r = len(source.frames), self.config.reference_frame
         n = min(F, max(1, self.config.max_source_frames))
         idx = sorted(set(np.linspace(0, F - 1, n).round().astype(int).tolist()) | {r})
-        fit = self._track(source.frames[idx], source.fps, "source")
+        stages = self.config.source_stages or (("base",) if self.config.variant == "warp_first"
+                                               else None)
+        cfg = replace(self.tracker_cfg, stages=tuple(stages)) if stages else self.tracker_cfg
+        fit = track_with_gaze(source.frames[idx], source.fps, cfg, self.head, "source")[0]
         return fit, idx.index(r)
 
     def track_driver(self, driving: Video):
-        cfg = self.tracker_cfg
+        cfg = replace(self.tracker_cfg, face_index=self.config.driving_face_index)
         if self.config.driver_stages and self.config.variant != "direct_copy":  # it needs the driver's Delta_f
             cfg = replace(cfg, stages=tuple(self.config.driver_stages))
         return track_with_gaze(driving.frames, driving.fps, cfg, self.head, "driving video")[0]
@@ -180,9 +194,13 @@ class ReenactPipeline:
         variant = self.config.variant
         if variant not in VARIANTS:
             raise UserError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
-        model = None if variant in ("base_only", "direct_copy") else self.transfer_model
+        model = None if variant in ("base_only", "direct_copy", "warp_first") else self.transfer_model
         driven = retarget(source_fit, driving_fit, self.head, model, cfg)
-        if variant == "base_only":
+        if variant == "warp_first":  # the reference's own offsets: its warp moves only with psi,
+            # omega and pose (G's Delta_f differs from the tracked one and tears the warp)
+            driven.dynamic_offset = source_fit.dynamic_offset[ref][None].expand_as(
+                driven.dynamic_offset).clone()
+        elif variant == "base_only":
             driven.static_offset = torch.zeros_like(driven.static_offset)
             driven.dynamic_offset = torch.zeros_like(driven.dynamic_offset)
         elif variant == "direct_copy":
@@ -208,8 +226,8 @@ class ReenactPipeline:
                "ref_normal": self.render_crop_normals(ref_fit, ref_box)[0],
                "pose_normals": self.render_crop_normals(driven, boxes)}
         variant = self.config.variant
-        if variant == "mesh_warp" or (self.generator.config.residual_base == "warp"
-                                      and variant != "repeat_reference"):
+        if variant in WARP_VARIANTS or (self.generator.config.residual_base == "warp"
+                                        and variant != "repeat_reference"):
             out["warped_frames"] = self.warp_reference(ref_img[0], ref_fit, driven)  # (F, H, W, 3)
             out["warped"] = crop(out["warped_frames"], boxes, c.size)              # (F, S, S, 3)
         return out
@@ -218,7 +236,12 @@ class ReenactPipeline:
         """The reference frame (H, W, 3) uint8 warped by the driven head -> (F, H, W, 3) uint8 in
         the source's frame (``transfer.warp.expression_warp``). base_only drops the reference's
         offsets as well, so its warp compares base meshes with base meshes."""
-        from expportrait.transfer.warp import expression_warp
+        from expportrait.transfer.warp import expression_warp, head_box
+        if self.config.variant == "warp_first" and self.config.still_background:
+            from expportrait.tracking.segment import background_plate, person_mask
+            person = person_mask(image)                                           # (H, W)
+            plate = background_plate(image, person, head_box(ref_fit, *image.shape[:2]))
+            return expression_warp(image, ref_fit, driven, self.head, person=person, plate=plate)
         if self.config.variant == "base_only":
             ref_fit = ref_fit.frames(slice(0, 1))
             ref_fit.static_offset = torch.zeros_like(ref_fit.static_offset)
@@ -292,14 +315,14 @@ class ReenactPipeline:
         lap("render_conditions")
         if self.config.variant == "repeat_reference":                             # 6
             crops = np.repeat(cond["ref_crop"][None], len(cond["pose_normals"]), 0)
-        elif self.config.variant == "mesh_warp":
+        elif self.config.variant in WARP_VARIANTS:
             crops = cond["warped"]
         else:
             crops = self.generate(cond["ref_crop"], cond["ref_normal"], cond["pose_normals"],
                                   steps, seed, warped=cond.get("warped"))
         lap("generate")
         background = source.frames[self.config.reference_frame][None]            # (1, H, W, 3)
-        if self.config.variant == "mesh_warp":                                    # 7
+        if self.config.variant in WARP_VARIANTS:                                  # 7
             frames = cond["warped_frames"]
         else:
             if self.config.clear_source_head:
@@ -354,7 +377,7 @@ def default_checkpoint() -> Path:
     return CHECKPOINT_ROOT / "demo"
 
 
-RECIPE = "bash scripts/train_demo.sh (see README, 'Demo checkpoint')"
+RECIPE = "bash scripts/train_demo.sh (see docs/training.md)"
 
 
 def check_checkpoint(folder: Path) -> None:

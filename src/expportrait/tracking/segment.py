@@ -1,0 +1,45 @@
+"""Person segmentation of a portrait (MediaPipe's selfie-segmentation model, shipped in the
+0.10.21 wheel): which pixels are the person (face, hair, ears, neck, clothes) and which are the
+background that stays put when the head moves, and that background with the head painted out."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def person_mask(image: np.ndarray) -> np.ndarray:
+    """image (H, W, 3) uint8 RGB -> (H, W) float32 in [0, 1], 1 = person (general model, 256 px)."""
+    import mediapipe as mp
+    with mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as seg:
+        mask = seg.process(np.ascontiguousarray(image)).segmentation_mask
+    if mask is None:
+        return np.zeros(image.shape[:2], np.float32)
+    return np.clip(mask.astype(np.float32), 0.0, 1.0)
+
+
+def background_plate(image: np.ndarray, person: np.ndarray, box: tuple[int, int, int, int],
+                     grow: int = 5) -> np.ndarray:
+    """image (H, W, 3) uint8, person (H, W) in [0, 1], box (x0, y0, x1, y1) -> (H, W, 3) uint8:
+    the person's pixels inside ``box`` (grown by ``grow`` px) painted out with OpenCV's Telea
+    inpainting; the rest of the image is untouched. What the background shows where a moving head
+    uncovers it."""
+    import cv2
+    x0, y0, x1, y1 = box
+    hole = np.zeros(person.shape, np.uint8)
+    hole[y0:y1, x0:x1] = (person[y0:y1, x0:x1] > 0.3).astype(np.uint8)
+    if not hole.any():
+        return image.copy()
+    hole = cv2.dilate(hole, np.ones((3, 3), np.uint8), iterations=grow)
+    # inpaint at most ~256 px across the box, then paste the filled pixels back at full size
+    h, w = y1 - y0, x1 - x0
+    s = min(1.0, 256.0 / max(h, w, 1))
+    sub, sub_hole = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]
+    if s < 1.0:
+        small = cv2.resize(sub, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        small_hole = cv2.resize(sub_hole, small.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+        filled = cv2.resize(cv2.inpaint(small, small_hole, 5, cv2.INPAINT_TELEA), (w, h),
+                            interpolation=cv2.INTER_LINEAR)
+    else:
+        filled = cv2.inpaint(sub, sub_hole, 5, cv2.INPAINT_TELEA)
+    out = image.copy()
+    out[y0:y1, x0:x1] = np.where(sub_hole[..., None] > 0, filled, sub)
+    return out
