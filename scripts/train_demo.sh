@@ -33,7 +33,7 @@
 #  14-18. scripts/train_demo16.sh: a 4x VAE, the step-13 transformer on it, decoder fine-tunes
 #
 # Step counts can be overridden: VAE_STEPS=2000 VAE2_STEPS=800 GEN_STEPS=10000 RES_STEPS=6000 DEC_STEPS=2400 EXPR_STEPS=2500 DEC2_STEPS=1500 W9_STEPS=2500 bash scripts/train_demo.sh
-# Measured times on the 2-core CPU dev machine are in the README ("Demo checkpoint").
+# Measured times on the 2-core CPU dev machine are in docs/training.md ("The demo checkpoint recipe").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-data/clips-demo}

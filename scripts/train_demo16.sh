@@ -19,7 +19,7 @@
 #
 # Measured (2026-11-30, seed 0, 2 CPU cores): VAE 832 + 1205 s, generator 1120 + 1164 s, decoder
 # 643 + 624 s. Before steps 17-18 the generator kept the astronaut in 33 % of the cross frames;
-# the sharper decoder is what makes dlib see her (README, "Embedded-default demo").
+# the sharper decoder is what makes dlib see her (docs/experiments.md, "Embedded-default demo").
 #
 #   bash scripts/train_demo16.sh     (BASE=step 13's checkpoint, default runs/demo8-ckpt, made by
 #                                     scripts/train_demo.sh if missing; OUT=the checkpoint folder)

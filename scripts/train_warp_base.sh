@@ -9,7 +9,7 @@
 #      clips, EMA exported with $SHIPPED's VAE into $OUT
 #   3. run it: expportrait reenact --checkpoint $OUT ... or python benchmarks/reenact.py --checkpoint $OUT
 #
-# Measured (README, "Embedded-default demo", 2 CPU cores):
+# Measured (docs/experiments.md, "Embedded-default demo", 2 CPU cores):
 #   * SHIPPED = the shipped demo16 checkpoint (default): step 2 took 2214 s. Seeds 0-2: self
 #     16.37 dB, AED 1.09 (the shipped checkpoint: 15.66 dB, 1.42), cross AED 1.54 (1.65), but dlib
 #     finds the astronaut in only 62 % of the cross frames (97 %): not shipped. STEPS=5000: 58 %.

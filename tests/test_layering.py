@@ -1,4 +1,4 @@
-"""The layering rule of the README: a module imports only from its own layer or the layers below
+"""The layering rule of CONTRIBUTING.md: a module imports only from its own layer or the layers below
 it (imports inside functions included). Checked on the source with ``ast``, not by importing."""
 import ast
 from pathlib import Path

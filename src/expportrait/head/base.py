@@ -108,6 +108,6 @@ def load_head(kind: str = "bfm", model_path: str | None = None, density: str = "
     if kind in ("flame", "smplx"):
         from expportrait.head.flame import load_lbs_head
         if model_path is None:
-            raise UserError(f"head '{kind}' needs --head-model-path (the licensed {kind.upper()} model files)")
+            raise UserError(f"head '{kind}' needs --head-path (the licensed {kind.upper()} model files)")
         return load_lbs_head(kind, model_path, density=density, **kw)
     raise UserError(f"unknown head model '{kind}' (choose bfm, flame or smplx)")
