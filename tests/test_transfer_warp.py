@@ -121,3 +121,25 @@ def test_person_mask_of_a_portrait():
     assert m.shape == (512, 512) and m.dtype == np.float32
     assert m[100:160, 200:280].mean() > 0.9                     # her face
     assert m[:40, :40].mean() < 0.1                              # the top-left corner
+
+
+def test_hair_moves_with_the_head_and_the_neck_stays():
+    """The similarity from the driven head to the photo is recovered exactly, and its backward
+    displacement has full weight above the chin and none well below it."""
+    from expportrait.transfer.warp import _head_frame, _rigid_displacement, _similarity
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 200, (50, 2))
+    th, s, t = 0.3, 1.2, np.array([5.0, -7.0])
+    R = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    B = _similarity(a, a @ (s * R).T + t)
+    assert np.allclose(B[:, :2], s * R, atol=1e-6) and np.allclose(B[:, 2], t, atol=1e-6)
+    lmk = np.zeros((68, 2))                          # an upright face: brows at y 40, chin at y 100
+    lmk[:17] = np.stack([np.linspace(20, 80, 17), np.full(17, 70.0)], 1)
+    lmk[17:27] = np.stack([np.linspace(25, 75, 10), np.full(10, 40.0)], 1)
+    lmk[8] = (50, 100)
+    gy, gx = np.mgrid[0:200, 0:100].astype(np.float32)
+    shift = np.array([[1.0, 0, 3.0], [0, 1.0, 0]])   # the photo is 3 px right of the output
+    r = _rigid_displacement(shift, gx, gy, _head_frame(lmk))
+    assert np.allclose(r[..., 0], 3.0) and np.allclose(r[..., 1], 0.0)
+    assert r[20, 50, 2] == 1.0 and r[99, 50, 2] == 1.0       # hair, face: with the head
+    assert r[160, 50, 2] == 0.0 and 0 < r[110, 50, 2] < 1    # shoulders still, the neck between

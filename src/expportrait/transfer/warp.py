@@ -105,6 +105,7 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
     src_open = cv2.contourArea(src_lip)                                           # px^2
     face_px = float(np.ptp(still.landmarks68_2d[0, :17, 0].numpy()))              # face width
     sigma = max(2.0, 0.12 * face_px)
+    head_up = _head_frame(still.landmarks68_2d[0].numpy())
     out = np.repeat(image[None], driven.num_frames, 0)
     faces = head.faces
     for a in range(0, driven.num_frames, chunk):
@@ -120,9 +121,13 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
         cover = frags.mask.numpy()                                                # (B, h, w)
         gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)                        # image px
         for j, i in enumerate(idx.tolist()):
+            rigid = None
+            if person is not None:   # hair and ears follow the head's similarity motion
+                B = _similarity(scr[j, ::7, :2].numpy() + [x0, y0], src[::7].numpy())
+                rigid = _rigid_displacement(B, gx, gy, head_up)
             roi = _warp_roi(image, back[j], cover[j], gx, gy, sigma,
                             driven.landmarks68_2d[i, INNER_LIP].numpy(), src_lip, src_open,
-                            person)
+                            person, rigid)
             if person is not None and plate is not None:
                 roi = _composite(roi, image[y0:y1, x0:x1], plate[y0:y1, x0:x1],
                                  person[y0:y1, x0:x1])
@@ -153,6 +158,40 @@ def head_box(fit: HeadFit, H: int, W: int, frame: int = 0) -> tuple[int, int, in
             int(min(W, x1 + 0.5 * w + 1)), int(min(H, y1 + 0.25 * h + 1)))
 
 
+def _similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (Umeyama) taking points a (N, 2) to b (N, 2) -> (2, 3)."""
+    ma, mb = a.mean(0), b.mean(0)
+    A, Bc = a - ma, b - mb
+    U, S, Vt = np.linalg.svd(Bc.T @ A / len(a))
+    D = np.diag([1.0, np.sign(np.linalg.det(U @ Vt))])
+    R = U @ D @ Vt
+    scale = (S * np.diag(D)).sum() / max((A ** 2).sum() / len(a), 1e-12)
+    return np.concatenate([scale * R, (mb - scale * R @ ma)[:, None]], 1)
+
+
+def _head_frame(lmk: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """68 landmarks of the photo -> (centre (2,), up (2,) unit vector from chin to brows,
+    chin distance along up below the centre (px), face height (px)): where the head ends."""
+    brows, chin = lmk[17:27].mean(0), lmk[8]
+    up = brows - chin
+    h = float(np.linalg.norm(up)) or 1.0
+    up = up / h
+    centre = lmk[:17].mean(0)
+    return centre, up, float((centre - chin) @ up), h
+
+
+def _rigid_displacement(B: np.ndarray, gx, gy, head_up) -> np.ndarray:
+    """B (2, 3) similarity from output to photo pixels, gx/gy (h, w) output pixels -> (h, w, 3):
+    the backward displacement that moves a pixel with the head (x, y) and its weight, 1 above
+    the chin (hair, ears, face) fading to 0 over 0.4 face heights below it (neck, shoulders stay)."""
+    sx = B[0, 0] * gx + B[0, 1] * gy + B[0, 2]
+    sy = B[1, 0] * gx + B[1, 1] * gy + B[1, 2]
+    centre, up, chin, h = head_up
+    below = -((sx - centre[0]) * up[0] + (sy - centre[1]) * up[1]) - chin     # px below the chin
+    w = np.clip(1.0 - below / (0.4 * h), 0.0, 1.0)
+    return np.stack([sx - gx, sy - gy, w], -1).astype(np.float32)
+
+
 def _roi(points: torch.Tensor, pad: float, H: int, W: int) -> tuple[int, int, int, int]:
     """points (N, 2) px -> (x0, y0, x1, y1) their bounding box grown by ``pad``, inside the image."""
     lo = points.min(0).values.numpy() - pad
@@ -161,10 +200,13 @@ def _roi(points: torch.Tensor, pad: float, H: int, W: int) -> tuple[int, int, in
             int(np.clip(np.ceil(hi[0]) + 1, 0, W)), int(np.clip(np.ceil(hi[1]) + 1, 0, H)))
 
 
-def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=None) -> np.ndarray:
+def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=None,
+              rigid=None) -> np.ndarray:
     """One frame inside the ROI: back (h, w, 2) the photo pixel each covered pixel shows, cover
     (h, w) bool, gx/gy (h, w) the ROI's image pixel coordinates -> (h, w, 3) uint8, or (h, w, 4)
-    with the person mask (H, W) warped the same way (x255) as a 4th channel."""
+    with the person mask (H, W) warped the same way (x255) as a 4th channel. ``rigid`` (h, w, 3)
+    (``_rigid_displacement``): outside the mesh the pixels move with the head's similarity
+    motion by its weight instead of the mesh's fading extrapolation."""
     import cv2
     grid = np.stack([gx, gy], -1)                                                 # (h, w, 2)
     m = cover.astype(np.float32)
@@ -174,7 +216,11 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
     fade = np.clip(wm * 2.0 - 0.05, 0.0, 1.0)[..., None]                          # 1 near, 0 far
     inner = cv2.erode(m, np.ones((5, 5), np.uint8), iterations=max(1, round(sigma / 6)))
     alpha = (_blur(inner, sigma / 4) * m)[..., None]                              # 0 at the mesh rim
-    disp = alpha * d + (1 - alpha) * ext * fade
+    if rigid is None:
+        outside = ext * fade
+    else:                    # with the head where it is the head's, else the mesh's extrapolation
+        outside = rigid[..., 2:] * rigid[..., :2] + (1 - rigid[..., 2:]) * ext * fade
+    disp = alpha * d + (1 - alpha) * outside
     mapx, mapy = gx + disp[..., 0], gy + disp[..., 1]
     lip = lip.astype(np.float32)
     hole = np.zeros(m.shape, np.uint8)
