@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import audio_seconds
 from expportrait.cli import main
 
 
@@ -149,31 +150,10 @@ def _group60(path):
 
 def _talking_clip(path, frames, rate=16000, fps=25):
     """carphone's first ``frames`` frames with an interleaved AAC tone, as a recorder writes."""
-    import av
+    from conftest import write_talking
 
     from expportrait.data.video import read_source
-    video = read_source("sample:carphone", max_frames=frames).frames
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = video.shape[2], video.shape[1], "yuv420p"
-        a = out.add_stream("aac", rate=rate, layout="mono")
-        n = int(rate * frames / fps)
-        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / rate)).astype(np.float32)[None]
-        k = 0
-        for i, img in enumerate(video):
-            for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(p)
-            while k < n and k / rate <= (i + 1) / fps:
-                fr = av.AudioFrame.from_ndarray(tone[:, k:k + 1024], format="fltp", layout="mono")
-                fr.sample_rate, fr.pts = rate, k
-                for p in a.encode(fr):
-                    out.mux(p)
-                k += 1024
-        for p in vs.encode():
-            out.mux(p)
-        for p in a.encode():
-            out.mux(p)
-    return path
+    return write_talking(path, read_source("sample:carphone", max_frames=frames).frames, fps=fps, rate=rate)
 
 
 def _damage_packets(src, dst, kind, start=0.0):
@@ -188,15 +168,6 @@ def _damage_packets(src, dst, kind, start=0.0):
         buf[pos:pos + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
     dst.write_bytes(bytes(buf))
     return dst
-
-
-def _audio_seconds(path):
-    import av
-    with av.open(str(path)) as c:
-        if not c.streams.audio:
-            return 0.0
-        s = c.streams.audio[0]
-        return sum(f.samples for f in c.decode(s)) / s.rate
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +218,7 @@ def test_group_photo_small_face_and_damaged_audio(everyday, tmp_path, capsys):
     err = _reenact(everyday, "talk_noaudio.mp4", 4, out, capsys)
     assert len(err) == 1 and err[0].startswith("warning: ") and "the result has no sound" in err[0], err
     video = read_video(out)
-    assert len(video.frames) == 12 and _audio_seconds(out) == 0.0
+    assert len(video.frames) == 12 and audio_seconds(out) == 0.0
     change = _changed_face(read_image(everyday / "group60.png"), video.frames, tmp_path)
     print("change inside each face box (less the encoder's own):", np.round(change, 2))
     assert len(change) == 5 and change[4] > 3 and max(change[:4]) < 1, change
@@ -263,7 +234,7 @@ def test_group_photo_and_driver_video_damaged_half_way(everyday, tmp_path, capsy
     n = int(err[0].split("using the ")[1].split()[0])
     assert 1 <= n < 12 and f"after frame {n} of 12" in err[0]
     video = read_video(out)
-    assert len(video.frames) == n and _audio_seconds(out) > 0
+    assert len(video.frames) == n and audio_seconds(out) > 0
     change = _changed_face(read_image(everyday / "group60.png"), video.frames, tmp_path)
     print("change inside each face box (less the encoder's own):", np.round(change, 2))
     assert len(change) == 5 and change[0] > 3 and max(change[1:]) < 1, change
@@ -276,8 +247,8 @@ def test_partly_damaged_audio_keeps_what_decodes(everyday, tmp_path, capfd):
     out = write_video(tmp_path / "o.mp4", frames, 25.0, audio_from=drv)
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "audio packet(s) do not decode" in err[0] and "silence in their place" in err[0]
-    full = _audio_seconds(write_video(tmp_path / "full.mp4", frames, 25.0, audio_from=everyday / "talk.mp4"))
-    assert 0.1 < _audio_seconds(out) < full
+    full = audio_seconds(write_video(tmp_path / "full.mp4", frames, 25.0, audio_from=everyday / "talk.mp4"))
+    assert 0.1 < audio_seconds(out) < full
 
 
 def test_mp4_cut_half_way_with_its_index_first_keeps_the_frames_before(tmp_path, capfd):

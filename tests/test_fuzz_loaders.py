@@ -9,6 +9,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import write_talking
 from expportrait.errors import UserError
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
@@ -73,7 +74,7 @@ def talking(tmp_path_factory):
     frames = np.repeat(np.repeat(rng.integers(0, 255, (12, 6, 8, 3), dtype=np.uint8), 4, 1), 4, 2)
     out = {}
     for name, fmt, opts in (("talk.mp4", "mp4", {"movflags": "faststart"}), ("talk.mkv", "matroska", {})):
-        _write_talking(d / name, frames, fmt, opts)
+        write_talking(d / name, frames, fmt, opts)
         spans = {"video": [], "audio": []}
         with av.open(str(d / name)) as c:
             for p in c.demux():
@@ -82,30 +83,6 @@ def talking(tmp_path_factory):
         assert len(spans["video"]) == 12 and len(spans["audio"]) >= 6
         out[name] = ((d / name).read_bytes(), spans)
     return frames, out
-
-
-def _write_talking(path, frames, fmt, opts, fps=25, rate=16000):
-    import av
-    with av.open(str(path), "w", format=fmt, options=opts) as out:
-        vs = out.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        a = out.add_stream("aac", rate=rate, layout="mono")
-        n = int(rate * len(frames) / fps)
-        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / rate)).astype(np.float32)[None]
-        k = 0
-        for i, img in enumerate(frames):
-            for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(p)
-            while k < n and k / rate <= (i + 1) / fps:              # interleaved, as recorders do
-                fr = av.AudioFrame.from_ndarray(tone[:, k:k + 1024], format="fltp", layout="mono")
-                fr.sample_rate, fr.pts = rate, k
-                for p in a.encode(fr):
-                    out.mux(p)
-                k += 1024
-        for p in vs.encode():
-            out.mux(p)
-        for p in a.encode():
-            out.mux(p)
 
 
 @FUZZ

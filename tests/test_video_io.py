@@ -5,6 +5,7 @@ import av
 import numpy as np
 import pytest
 
+from conftest import audio_seconds
 from expportrait.data.video import read_image, read_source, read_video, to_rgb, write_video
 from expportrait.errors import UserError
 
@@ -34,14 +35,6 @@ def _clip_with_audio(path, frames=30, fps=25, rate=16000, freq=440.0):
             out.mux(p)
 
 
-def _audio_seconds(path):
-    with av.open(str(path)) as c:
-        if not c.streams.audio:
-            return 0.0
-        s = c.streams.audio[0]
-        return sum(f.samples for f in c.decode(s)) / s.rate
-
-
 def test_write_read_round_trip_odd_size(tmp_path):
     frames = (np.random.default_rng(0).random((5, 33, 47, 3)) * 255).astype(np.uint8)
     frames[:] = frames.mean(axis=(1, 2), keepdims=True).astype(np.uint8)  # flat colours survive x264
@@ -58,7 +51,7 @@ def test_driver_audio_is_carried_over_in_sync(tmp_path):
     d = read_video(drv)
     out = write_video(tmp_path / "out.mp4", d.frames[:20], d.fps, audio_from=drv)
     assert len(read_video(out).frames) == 20
-    secs = _audio_seconds(out)
+    secs = audio_seconds(out)
     assert abs(secs - 20 / 25) < 0.1  # cut to the video's duration (AAC frames are 1024 samples)
     with av.open(str(out)) as c:
         assert c.streams.audio[0].start_time is None or float(
@@ -68,7 +61,7 @@ def test_driver_audio_is_carried_over_in_sync(tmp_path):
 def test_no_audio_source_is_fine(tmp_path):
     img = np.zeros((4, 16, 16, 3), np.uint8)
     out = write_video(tmp_path / "a.mp4", img, Fraction(30000, 1001), audio_from=tmp_path / "missing.wav")
-    assert _audio_seconds(out) == 0.0
+    assert audio_seconds(out) == 0.0
 
 
 def test_image_modes(tmp_path):
