@@ -249,10 +249,11 @@ class ReenactPipeline:
         offsets as well, so its warp compares base meshes with base meshes."""
         from expportrait.transfer.warp import expression_warp, head_box
         if self.config.variant == "warp_first" and self.config.still_background:
-            from expportrait.tracking.segment import background_plate, person_mask
+            from expportrait.tracking.segment import background_plate, person_mask, plate_mask
             person = person_mask(image)                                           # (H, W)
-            plate = background_plate(image, person, head_box(ref_fit, *image.shape[:2]))
-            return expression_warp(image, ref_fit, driven, self.head, person=person, plate=plate)
+            hole = plate_mask(person, head_box(ref_fit, *image.shape[:2]))        # (H, W)
+            return expression_warp(image, ref_fit, driven, self.head, person=person,
+                                   plate=background_plate(image, hole), plate_mask=hole)
         if self.config.variant == "base_only":
             ref_fit = ref_fit.frames(slice(0, 1))
             ref_fit.static_offset = torch.zeros_like(ref_fit.static_offset)

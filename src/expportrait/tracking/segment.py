@@ -16,20 +16,33 @@ def person_mask(image: np.ndarray) -> np.ndarray:
     return np.clip(mask.astype(np.float32), 0.0, 1.0)
 
 
-def background_plate(image: np.ndarray, person: np.ndarray, box: tuple[int, int, int, int],
-                     grow: int = 5) -> np.ndarray:
-    """image (H, W, 3) uint8, person (H, W) in [0, 1], box (x0, y0, x1, y1) -> (H, W, 3) uint8:
-    the person's pixels inside ``box`` (grown by ``grow`` px) painted out with OpenCV's Telea
-    inpainting; the rest of the image is untouched. What the background shows where a moving head
-    uncovers it."""
+def plate_mask(person: np.ndarray, box: tuple[int, int, int, int], grow: int = 5) -> np.ndarray:
+    """person (H, W) in [0, 1], box (x0, y0, x1, y1) -> (H, W) float32 in [0, 1]: the person's
+    pixels inside ``box`` grown by ``grow`` px, edges softened by 1.5 px: what
+    ``background_plate`` paints out, and how much of the plate a still background shows."""
     import cv2
     x0, y0, x1, y1 = box
     hole = np.zeros(person.shape, np.uint8)
     hole[y0:y1, x0:x1] = (person[y0:y1, x0:x1] > 0.3).astype(np.uint8)
+    if hole.any():
+        hole = cv2.dilate(hole, np.ones((3, 3), np.uint8), iterations=grow)
+    return np.clip(cv2.GaussianBlur(hole.astype(np.float32), (0, 0), 1.5), 0.0, 1.0)
+
+
+def background_plate(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """image (H, W, 3) uint8, mask (H, W) in [0, 1] (``plate_mask``) -> (H, W, 3) uint8: the
+    pixels where mask > 0 painted out with OpenCV's Telea inpainting (at most ~256 px across the
+    masked box, then resized back); the rest of the image untouched. What the background shows
+    where a moving head uncovers it."""
+    import cv2
+    hole = (mask > 0).astype(np.uint8)
     if not hole.any():
         return image.copy()
-    hole = cv2.dilate(hole, np.ones((3, 3), np.uint8), iterations=grow)
-    # inpaint at most ~256 px across the box, then paste the filled pixels back at full size
+    ys, xs = np.nonzero(hole)
+    pad = 8 + int(np.ptp(ys) + np.ptp(xs)) // 20   # known pixels around the hole to fill from
+    H, W = hole.shape
+    y0, y1 = max(0, ys.min() - pad), min(H, ys.max() + 1 + pad)
+    x0, x1 = max(0, xs.min() - pad), min(W, xs.max() + 1 + pad)
     h, w = y1 - y0, x1 - x0
     s = min(1.0, 256.0 / max(h, w, 1))
     sub, sub_hole = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]

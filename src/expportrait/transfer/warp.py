@@ -33,6 +33,7 @@ from expportrait.tracking.io import HeadFit
 from expportrait.tracking.representation import camera_vertices
 
 INNER_LIP = list(range(60, 68))     # 68-point inner lip contour
+RIGID = list(range(17, 48))         # brows, nose, eyes: they move with the skull, not the jaw
 
 
 def random_expressions(base: torch.Tensor, frames: int, seed: int = 0, amplitude: float = 2.0,
@@ -86,7 +87,7 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
 @torch.no_grad()
 def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
                     chunk: int = 8, person: np.ndarray | None = None,
-                    plate: np.ndarray | None = None) -> np.ndarray:
+                    plate: np.ndarray | None = None, plate_mask: np.ndarray | None = None) -> np.ndarray:
     """image (H, W, 3) uint8 + ``still``: the head as the photo shows it (frame 0 is used) +
     ``driven`` (F frames in the photo's image space, same head) -> (F, H, W, 3) uint8 the photo
     warped to each frame. Pass as ``still`` a frame made the same way as ``driven`` (same Delta_f
@@ -94,10 +95,11 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
     warp is exactly the identity where nothing moved. Only a box around the two heads (padded by
     the fade-out distance) is computed; the rest of each frame is the photo as it is.
 
-    ``person`` (H, W) in [0, 1] (``tracking.segment.person_mask``) and ``plate`` (H, W, 3) uint8
-    (the photo with the head painted out, ``tracking.segment.background_plate``), given together,
-    keep the background still: the warped person is laid over the photo's own background, and
-    where the head moved away from, over the plate (``_composite``)."""
+    ``person`` (H, W) in [0, 1] (``tracking.segment.person_mask``), ``plate`` (H, W, 3) uint8
+    (the photo with the head painted out, ``tracking.segment.background_plate``) and
+    ``plate_mask`` (H, W) (where it is painted out), given together, keep the background still:
+    the warped person is laid over the photo's own background, and where the head moved away
+    from, over the plate (``_composite``); hair and ears follow the head's similarity motion."""
     import cv2
     H, W = image.shape[:2]
     src = _screen(head, still, [0])[0, :, :2]                                     # (N, 2) px
@@ -106,6 +108,7 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
     face_px = float(np.ptp(still.landmarks68_2d[0, :17, 0].numpy()))              # face width
     sigma = max(2.0, 0.12 * face_px)
     head_up = _head_frame(still.landmarks68_2d[0].numpy())
+    src_rigid = still.landmarks68_2d[0, RIGID].numpy()                            # (31, 2)
     out = np.repeat(image[None], driven.num_frames, 0)
     faces = head.faces
     for a in range(0, driven.num_frames, chunk):
@@ -123,26 +126,31 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
         for j, i in enumerate(idx.tolist()):
             rigid = None
             if person is not None:   # hair and ears follow the head's similarity motion
-                B = _similarity(scr[j, ::7, :2].numpy() + [x0, y0], src[::7].numpy())
+                B = _similarity(driven.landmarks68_2d[i, RIGID].numpy(), src_rigid)
                 rigid = _rigid_displacement(B, gx, gy, head_up)
             roi = _warp_roi(image, back[j], cover[j], gx, gy, sigma,
                             driven.landmarks68_2d[i, INNER_LIP].numpy(), src_lip, src_open,
                             person, rigid)
             if person is not None and plate is not None:
+                hole = person if plate_mask is None else plate_mask
                 roi = _composite(roi, image[y0:y1, x0:x1], plate[y0:y1, x0:x1],
-                                 person[y0:y1, x0:x1])
+                                 person[y0:y1, x0:x1], hole[y0:y1, x0:x1])
             out[i, y0:y1, x0:x1] = roi[..., :3]
     return out
 
 
-def _composite(warped: np.ndarray, image: np.ndarray, plate: np.ndarray, person: np.ndarray) -> np.ndarray:
-    """warped (h, w, 4): the warped photo + the warped person mask (x255) as its 4th channel;
-    image, plate (h, w, 3) uint8 and person (h, w) in [0, 1] at the same pixels -> (h, w, 3) uint8.
-    The warped person over a still background: the photo's where it showed background, the
-    plate where it showed the person (uncovered now). Where nothing moved this is the photo
-    (up to the plate's share 4 p (1 - p) / 4 on soft mask edges)."""
-    a = warped[..., 3:].astype(np.float32) / 255.0
-    p = person[..., None]
+def _composite(warped: np.ndarray, image: np.ndarray, plate: np.ndarray, person: np.ndarray,
+               hole: np.ndarray) -> np.ndarray:
+    """warped (h, w, 5): the warped photo, the warped person mask (x255) and how far each pixel
+    moved (x255, 1 from 2 px on); image, plate (h, w, 3) uint8, person and hole (h, w) in [0, 1]
+    (where the plate is painted out: the person grown a few px) at the same pixels -> (h, w, 3)
+    uint8. The warped person over a still background: the photo's where it showed background,
+    the plate where it showed the person, and also over the grown edge where pixels moved (so
+    the old head's edge leaves no ghost outline). Where nothing moved this is the photo, up to
+    the plate's share (1 - a) p on the person's soft edge."""
+    a = warped[..., 3:4].astype(np.float32) / 255.0
+    moved = warped[..., 4:5].astype(np.float32) / 255.0
+    p = np.maximum(person[..., None], hole[..., None] * moved)
     back = p * plate.astype(np.float32) + (1 - p) * image.astype(np.float32)
     out = a * warped[..., :3].astype(np.float32) + (1 - a) * back
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
@@ -203,10 +211,11 @@ def _roi(points: torch.Tensor, pad: float, H: int, W: int) -> tuple[int, int, in
 def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=None,
               rigid=None) -> np.ndarray:
     """One frame inside the ROI: back (h, w, 2) the photo pixel each covered pixel shows, cover
-    (h, w) bool, gx/gy (h, w) the ROI's image pixel coordinates -> (h, w, 3) uint8, or (h, w, 4)
-    with the person mask (H, W) warped the same way (x255) as a 4th channel. ``rigid`` (h, w, 3)
-    (``_rigid_displacement``): outside the mesh the pixels move with the head's similarity
-    motion by its weight instead of the mesh's fading extrapolation."""
+    (h, w) bool, gx/gy (h, w) the ROI's image pixel coordinates -> (h, w, 3) uint8, or (h, w, 5)
+    with the person mask (H, W) warped the same way and the pixel's displacement (1 from 2 px
+    on), both x255, as channels 4 and 5. ``rigid`` (h, w, 3)
+    (``_rigid_displacement``): away from the mesh the pixels move with the similarity motion
+    of the brows, eyes and nose by its weight instead of the mesh's fading extrapolation."""
     import cv2
     grid = np.stack([gx, gy], -1)                                                 # (h, w, 2)
     m = cover.astype(np.float32)
@@ -216,10 +225,12 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
     fade = np.clip(wm * 2.0 - 0.05, 0.0, 1.0)[..., None]                          # 1 near, 0 far
     inner = cv2.erode(m, np.ones((5, 5), np.uint8), iterations=max(1, round(sigma / 6)))
     alpha = (_blur(inner, sigma / 4) * m)[..., None]                              # 0 at the mesh rim
-    if rigid is None:
-        outside = ext * fade
-    else:                    # with the head where it is the head's, else the mesh's extrapolation
-        outside = rigid[..., 2:] * rigid[..., :2] + (1 - rigid[..., 2:]) * ext * fade
+    outside = ext * fade
+    if rigid is not None:    # away from the mesh: with the head where it is the head's (hair,
+        #   ears), else the fading extrapolation; next to the mesh its extrapolation (seamless)
+        near = np.clip(wm * 2.0, 0.0, 1.0)[..., None]
+        far = rigid[..., 2:] * rigid[..., :2] + (1 - rigid[..., 2:]) * outside
+        outside = near * ext + (1 - near) * far
     disp = alpha * d + (1 - alpha) * outside
     mapx, mapy = gx + disp[..., 0], gy + disp[..., 1]
     lip = lip.astype(np.float32)
@@ -242,7 +253,9 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
     if person is None:
         return out
     a = cv2.remap(person, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    return np.concatenate([out, np.clip(a * 255 + 0.5, 0, 255).astype(np.uint8)[..., None]], -1)
+    moved = np.clip(np.hypot(mapx - gx, mapy - gy) / 2.0, 0.0, 1.0)             # 1 from 2 px on
+    extra = np.stack([a, moved], -1) * 255 + 0.5
+    return np.concatenate([out, np.clip(extra, 0, 255).astype(np.uint8)], -1)
 
 
 def still_expressions(image: np.ndarray, still: HeadFit, head, transfer_model, frames: int,
