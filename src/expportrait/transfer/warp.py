@@ -190,13 +190,13 @@ def _head_frame(lmk: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
 
 def _rigid_displacement(B: np.ndarray, gx, gy, head_up) -> np.ndarray:
     """B (2, 3) similarity from output to photo pixels, gx/gy (h, w) output pixels -> (h, w, 3):
-    the backward displacement that moves a pixel with the head (x, y) and its weight, 1 above
-    the chin (hair, ears, face) fading to 0 over 0.4 face heights below it (neck, shoulders stay)."""
+    the backward displacement that moves a pixel with the head (x, y) and its weight: 1 from the
+    mouth's height up (hair, ears), fading to 0 at the chin's (the neck and shoulders stay)."""
     sx = B[0, 0] * gx + B[0, 1] * gy + B[0, 2]
     sy = B[1, 0] * gx + B[1, 1] * gy + B[1, 2]
     centre, up, chin, h = head_up
     below = -((sx - centre[0]) * up[0] + (sy - centre[1]) * up[1]) - chin     # px below the chin
-    w = np.clip(1.0 - below / (0.4 * h), 0.0, 1.0)
+    w = np.clip(-below / (0.3 * h), 0.0, 1.0)
     return np.stack([sx - gx, sy - gy, w], -1).astype(np.float32)
 
 
