@@ -114,7 +114,11 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
     for a in range(0, driven.num_frames, chunk):
         idx = torch.arange(a, min(driven.num_frames, a + chunk))
         scr = _screen(head, driven, idx)                                          # (B, N, 3)
-        x0, y0, x1, y1 = _roi(torch.cat([scr[..., :2].reshape(-1, 2), src]), 3.5 * sigma, H, W)
+        pts = [scr[..., :2].reshape(-1, 2), src]
+        if person is not None:   # the hair moves with the head: all of it inside the box
+            hx0, hy0, hx1, hy1 = head_box(still, H, W)
+            pts.append(torch.tensor([[hx0, hy0], [hx1, hy1]], dtype=src.dtype))
+        x0, y0, x1, y1 = _roi(torch.cat(pts), 3.5 * sigma, H, W)
         if x1 <= x0 or y1 <= y0:
             continue
         scr = scr - torch.tensor([x0, y0, 0.0], dtype=scr.dtype)                  # ROI pixels
