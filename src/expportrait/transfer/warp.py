@@ -194,13 +194,14 @@ def _head_frame(lmk: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
 
 def _rigid_displacement(B: np.ndarray, gx, gy, head_up) -> np.ndarray:
     """B (2, 3) similarity from output to photo pixels, gx/gy (h, w) output pixels -> (h, w, 3):
-    the backward displacement that moves a pixel with the head (x, y) and its weight: 1 from the
-    mouth's height up (hair, ears), fading to 0 at the chin's (the neck and shoulders stay)."""
+    the backward displacement that moves a pixel with the head (x, y) and its weight: 1 above the
+    chin (hair, ears), fading to 0 over 0.4 face heights below it (the shoulders stay; the upper
+    neck turns with a strongly rolled head instead of smearing the jaw's skin sideways)."""
     sx = B[0, 0] * gx + B[0, 1] * gy + B[0, 2]
     sy = B[1, 0] * gx + B[1, 1] * gy + B[1, 2]
     centre, up, chin, h = head_up
     below = -((sx - centre[0]) * up[0] + (sy - centre[1]) * up[1]) - chin     # px below the chin
-    w = np.clip(-below / (0.3 * h), 0.0, 1.0)
+    w = np.clip(1.0 - below / (0.4 * h), 0.0, 1.0)
     return np.stack([sx - gx, sy - gy, w], -1).astype(np.float32)
 
 
@@ -230,11 +231,11 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
     inner = cv2.erode(m, np.ones((5, 5), np.uint8), iterations=max(1, round(sigma / 6)))
     alpha = (_blur(inner, sigma / 4) * m)[..., None]                              # 0 at the mesh rim
     outside = ext * fade
-    if rigid is not None:    # away from the mesh: with the head where it is the head's (hair,
-        #   ears), else the fading extrapolation; next to the mesh its extrapolation (seamless)
+    if rigid is not None:    # where it is the head's (hair, ears): next to the mesh its own
+        #   extrapolation (seamless), away from it the head's motion; elsewhere (neck) as before
         near = np.clip(wm * 2.0, 0.0, 1.0)[..., None]
-        far = rigid[..., 2:] * rigid[..., :2] + (1 - rigid[..., 2:]) * outside
-        outside = near * ext + (1 - near) * far
+        w = rigid[..., 2:]
+        outside = w * (near * ext + (1 - near) * rigid[..., :2]) + (1 - w) * outside
     disp = alpha * d + (1 - alpha) * outside
     mapx, mapy = gx + disp[..., 0], gy + disp[..., 1]
     lip = lip.astype(np.float32)
