@@ -247,13 +247,10 @@ class ReenactPipeline:
         """The reference frame (H, W, 3) uint8 warped by the driven head -> (F, H, W, 3) uint8 in
         the source's frame (``transfer.warp.expression_warp``). base_only drops the reference's
         offsets as well, so its warp compares base meshes with base meshes."""
-        from expportrait.transfer.warp import expression_warp, head_box
+        from expportrait.transfer.warp import expression_warp
         if self.config.variant == "warp_first" and self.config.still_background:
-            from expportrait.tracking.segment import background_plate, person_mask, plate_mask
-            person = person_mask(image)                                           # (H, W)
-            hole = plate_mask(person, head_box(ref_fit, *image.shape[:2]))        # (H, W)
-            return expression_warp(image, ref_fit, driven, self.head, person=person,
-                                   plate=background_plate(image, hole), plate_mask=hole)
+            from expportrait.tracking.segment import person_mask
+            return expression_warp(image, ref_fit, driven, self.head, person=person_mask(image))
         if self.config.variant == "base_only":
             ref_fit = ref_fit.frames(slice(0, 1))
             ref_fit.static_offset = torch.zeros_like(ref_fit.static_offset)

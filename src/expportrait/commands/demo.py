@@ -72,17 +72,9 @@ def run(args) -> int:
         print(f"self: {out / 'self.mp4'}  PSNR {metrics['self']['psnr']['value']:.2f} dB")
 
     if args.only in (None, "cross"):
-        driving = carphone if args.max_frames is None else Video(
-            carphone.frames[:args.max_frames], carphone.fps, carphone.path)
-        t = time.perf_counter()
-        res = pipe(astronaut, driving, steps=args.steps, seed=args.seed, mode="cross")
-        write_outputs(res, out / "cross.mp4", astronaut, driving)
-        metrics["cross"] = _metrics(res.frames, driving.frames, astronaut.frames[0], None,
-                                    tracker, carphone.fps)
-        metrics["cross"].update(mode=res.mode, source="skimage astronaut",
-                                driving=f"carphone frames 0-{len(driving.frames) - 1}",
-                                timings_s=res.timings, seconds=round(time.perf_counter() - t, 1))
-        csim = metrics["cross"].get("csim", {})
+        m = _cross(pipe, astronaut, carphone, args, out / "cross.mp4", tracker)
+        metrics["cross"] = {**m, "source": "skimage astronaut"}
+        csim = m.get("csim", {})
         print(f"cross: {out / 'cross.mp4'}  dlib distance to the astronaut "
               f"{csim.get('dlib_distance')}, same-person fraction {csim.get('same_person_fraction')}")
 
@@ -95,30 +87,36 @@ def run(args) -> int:
     return 0
 
 
-def _unseen(pipe, carphone, args, out, metrics, tracker) -> None:
-    """``sample:obama`` driven by carphone (cross); skipped with a warning when it cannot be
-    fetched (no registry access)."""
-    import sys
-
-    from expportrait.data.video import Video, read_source
-    from expportrait.errors import UserError
+def _cross(pipe, source, carphone, args, path, tracker) -> dict:
+    """``source`` driven by carphone (its first ``--max-frames``), mode cross -> ``path`` (+
+    compare video) and its metrics: identity to the source, timings, seconds."""
+    from expportrait.data.video import Video
     from expportrait.pipeline import write_outputs
-    try:
-        source = read_source(f"sample:{UNSEEN}")
-    except UserError as exc:
-        print(f"warning: unseen-person demo skipped: {exc}", file=sys.stderr)
-        metrics["unseen"] = {"skipped": str(exc)}
-        return
     driving = carphone if args.max_frames is None else Video(
         carphone.frames[:args.max_frames], carphone.fps, carphone.path)
     t = time.perf_counter()
     res = pipe(source, driving, steps=args.steps, seed=args.seed, mode="cross")
-    write_outputs(res, out / "unseen.mp4", source, driving)
+    write_outputs(res, path, source, driving)
     m = _metrics(res.frames, driving.frames, source.frames[0], None, tracker, carphone.fps)
-    m.update(mode=res.mode, source=f"sample:{UNSEEN} (validation identity, never trained on)",
-             driving=f"carphone frames 0-{len(driving.frames) - 1}", variant=pipe.config.variant,
+    m.update(mode=res.mode, driving=f"carphone frames 0-{len(driving.frames) - 1}",
              timings_s=res.timings, seconds=round(time.perf_counter() - t, 1))
-    metrics["unseen"] = m
+    return m
+
+
+def _unseen(pipe, carphone, args, out, metrics, tracker) -> None:
+    """``sample:obama`` driven by carphone (cross); skipped with a warning when it cannot be
+    fetched (no registry access)."""
+    from expportrait.data.video import read_source, warn
+    from expportrait.errors import UserError
+    try:
+        source = read_source(f"sample:{UNSEEN}")
+    except UserError as exc:
+        warn(f"unseen-person demo skipped: {exc}")
+        metrics["unseen"] = {"skipped": str(exc)}
+        return
+    m = _cross(pipe, source, carphone, args, out / "unseen.mp4", tracker)
+    metrics["unseen"] = {**m, "source": f"sample:{UNSEEN} (validation identity, never trained on)",
+                         "variant": pipe.config.variant}
     csim = m.get("csim", {})
     print(f"unseen: {out / 'unseen.mp4'}  dlib distance to the photo {csim.get('dlib_distance')}, "
           f"same-person fraction {csim.get('same_person_fraction')}")

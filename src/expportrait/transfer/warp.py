@@ -86,8 +86,7 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
 
 @torch.no_grad()
 def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
-                    chunk: int = 8, person: np.ndarray | None = None,
-                    plate: np.ndarray | None = None, plate_mask: np.ndarray | None = None) -> np.ndarray:
+                    chunk: int = 8, person: np.ndarray | None = None) -> np.ndarray:
     """image (H, W, 3) uint8 + ``still``: the head as the photo shows it (frame 0 is used) +
     ``driven`` (F frames in the photo's image space, same head) -> (F, H, W, 3) uint8 the photo
     warped to each frame. Pass as ``still`` a frame made the same way as ``driven`` (same Delta_f
@@ -95,11 +94,11 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
     warp is exactly the identity where nothing moved. Only a box around the two heads (padded by
     the fade-out distance) is computed; the rest of each frame is the photo as it is.
 
-    ``person`` (H, W) in [0, 1] (``tracking.segment.person_mask``), ``plate`` (H, W, 3) uint8
-    (the photo with the head painted out, ``tracking.segment.background_plate``) and
-    ``plate_mask`` (H, W) (where it is painted out), given together, keep the background still:
+    ``person`` (H, W) in [0, 1] (``tracking.segment.person_mask``) keeps the background still:
     the warped person is laid over the photo's own background, and where the head moved away
-    from, over the plate (``_composite``); hair and ears follow the head's similarity motion."""
+    from, over the photo with the head painted out (``tracking.segment.background_plate`` of
+    ``plate_mask`` in ``head_box``; ``_composite``); hair and ears follow the head's similarity
+    motion."""
     import cv2
     H, W = image.shape[:2]
     src = _screen(head, still, [0])[0, :, :2]                                     # (N, 2) px
@@ -109,6 +108,11 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
     sigma = max(2.0, 0.12 * face_px)
     head_up = _head_frame(still.landmarks68_2d[0].numpy())
     src_rigid = still.landmarks68_2d[0, RIGID].numpy()                            # (31, 2)
+    if person is not None:
+        from expportrait.tracking.segment import background_plate, plate_mask
+        hx0, hy0, hx1, hy1 = head_box(still, H, W)
+        hole = plate_mask(person, (hx0, hy0, hx1, hy1))                           # (H, W)
+        plate = background_plate(image, hole)                                     # (H, W, 3)
     out = np.repeat(image[None], driven.num_frames, 0)
     faces = head.faces
     for a in range(0, driven.num_frames, chunk):
@@ -116,7 +120,6 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
         scr = _screen(head, driven, idx)                                          # (B, N, 3)
         pts = [scr[..., :2].reshape(-1, 2), src]
         if person is not None:   # the hair moves with the head: all of it inside the box
-            hx0, hy0, hx1, hy1 = head_box(still, H, W)
             pts.append(torch.tensor([[hx0, hy0], [hx1, hy1]], dtype=src.dtype))
         x0, y0, x1, y1 = _roi(torch.cat(pts), 3.5 * sigma, H, W)
         if x1 <= x0 or y1 <= y0:
@@ -135,8 +138,7 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
             roi = _warp_roi(image, back[j], cover[j], gx, gy, sigma,
                             driven.landmarks68_2d[i, INNER_LIP].numpy(), src_lip, src_open,
                             person, rigid)
-            if person is not None and plate is not None:
-                hole = person if plate_mask is None else plate_mask
+            if person is not None:
                 roi = _composite(roi, image[y0:y1, x0:x1], plate[y0:y1, x0:x1],
                                  person[y0:y1, x0:x1], hole[y0:y1, x0:x1])
             out[i, y0:y1, x0:x1] = roi[..., :3]
