@@ -151,9 +151,9 @@ class ReenactPipeline:
 
     def resolve_mode(self, source: Video, driving: Video, mode: str | None = None,
                      source_box: np.ndarray | None = None) -> str:
-        """``auto``: self when the dlib descriptors of the source's face (inside ``source_box``
-        (x0, y0, x1, y1), the chosen face of a group photo, when given) and of the driver's
-        largest face are closer than ``same_person_distance``, else cross."""
+        """``auto``: self when the dlib descriptors of the source's face (the one in
+        ``source_box`` (x0, y0, x1, y1), the chosen face of a group photo, when given) and of
+        the driver's largest face are closer than ``same_person_distance``, else cross."""
         mode = mode or self.config.mode
         if mode not in MODES:
             raise UserError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -161,13 +161,8 @@ class ReenactPipeline:
             return mode
         from expportrait.metrics.dlib_face import DlibFace
         face = DlibFace()
-        image = source.frames[self.config.reference_frame]
-        if source_box is not None:
-            x0, y0, x1, y1 = np.asarray(source_box, float)
-            m = 0.6 * max(x1 - x0, y1 - y0)
-            H, W = image.shape[:2]
-            image = image[int(max(0, y0 - m)):int(min(H, y1 + m)), int(max(0, x0 - m)):int(min(W, x1 + m))]
-        a = face.descriptor(np.ascontiguousarray(image))
+        box = None if source_box is None else tuple(int(round(float(v))) for v in source_box)
+        a = face.descriptor(source.frames[self.config.reference_frame], box)
         d = [face.descriptor(f) for f in driving.frames[:: max(1, len(driving.frames) // 4)][:4]]
         d = [x for x in d if x is not None]
         if a is None or not d:
