@@ -71,6 +71,8 @@ CASES = {
     "--face-index past the faces of a group photo": ["track", "{d}/group60.png", "--face-index", "5",
                                                      "--stages", "base", "--out", "{o}"],
     "mp4 cut half-way (its index was at the end)": ["track", "{d}/cut.mp4", "--out", "{o}"],
+    "--start-frame past the video's end": ["track", "{d}/talk.mp4", "--start-frame", "500", "--out", "{o}"],
+    "negative --start-frame": ["track", "{d}/talk.mp4", "--start-frame", "-3", "--out", "{o}"],
     "checkpoint of the wrong shape (reenact)": ["reenact", "--source", "sample:astronaut", "--driving",
                                                 "sample:carphone", "--max-frames", "3", "--checkpoint",
                                                 "{d}/ckpt", "--out", "{o}/r.mp4"],
@@ -277,3 +279,11 @@ def test_mp4_cut_half_way_with_its_index_first_keeps_the_frames_before(tmp_path,
     assert err[0].startswith(f"warning: {cut} is damaged or cut short: frames stop decoding after frame "
                              f"{len(video.frames)} of 20")
     assert np.abs(video.frames.astype(int) - frames[:len(video.frames)]).mean() < 8
+
+
+def test_start_frame_keeps_the_frames_from_there_on():
+    from expportrait.data.video import read_source
+    whole = read_source("sample:carphone", max_frames=15).frames
+    part = read_source("sample:carphone", max_frames=5, start=10)
+    assert part.frames.shape == (5, *whole.shape[1:])
+    assert np.array_equal(part.frames, whole[10:15])

