@@ -20,8 +20,11 @@ class BaseStageConfig:
 
 @dataclass(frozen=True)
 class PersonalizedStageConfig:
-    appearance_iters: int = 40      # albedo + SH on the base geometry (gives the base-stage PSNR)
+    appearance_iters: int = 40      # albedo + SH on the base geometry (gives the base-stage PSNR;
+                                    # rasterised once, so these steps are cheap)
     iters: int = 80                 # joint Delta_g, Delta_f, albedo, SH, pose/expression refinement
+                                    # (20 + 40 is 1.7-2.1x faster but falls short of base + 2 dB on
+                                    # franck; benchmarks/tracking.py)
     lr_offset: float = 1.5e-4       # metres per step (offsets live on the coarse mesh)
     lr_appearance: float = 0.02
     lr_params: float = 2e-3

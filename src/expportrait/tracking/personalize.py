@@ -82,10 +82,15 @@ class PhotometricProblem:
         """Shaded crops of frames ``idx``: (B, 3, S, S) and coverage (B, 1, S, S).
         Visibility (face ids) is recomputed when ``refresh``; barycentrics are always live and
         all per-pixel work runs on the covered pixels only."""
+        return self.shade(self.rasterize(verts_head, rotation, translation, idx, refresh), albedo, sh, idx)
+
+    def rasterize(self, verts_head, rotation, translation, idx, refresh: bool) -> dict:
+        """The geometry half of ``render``: covered pixels (b, y, x) (P,) each, their triangles
+        (P, 3), perspective-correct barycentrics (P, 3), camera-space vertex normals (B, N_s, 3)
+        and vertices (B, N_s, 3), coverage (B, 1, S, S). Differentiable in the vertices."""
         cam = head_to_camera(verts_head, rotation[idx], translation[idx])  # (B, N_s, 3)
         screen = to_screen(cam, self.cam_crop[idx])
         S = self.size
-        B = len(idx)
         if self.face_id is None:
             self.face_id = torch.full((len(self.target), S, S), -1, dtype=torch.long, device=self.device)
             refresh = True
@@ -99,6 +104,14 @@ class PhotometricProblem:
         bary, _ = perspective_correct(pixel_barycentrics(tri_screen, x.to(screen.dtype), y.to(screen.dtype)),
                                       tri_screen[..., 2].clamp_min(1e-6))  # (P, 3)
         normals = vertex_normals(cam, self.faces) * torch.tensor([1.0, -1.0, -1.0], device=self.device)
+        return {"b": b, "y": y, "x": x, "tri": tri, "bary": bary, "normals": normals, "cam": cam,
+                "cover": (fid >= 0)[:, None].float()}
+
+    def shade(self, r: dict, albedo, sh, idx):
+        """``rasterize``'s output shaded with albedo (N_s, 3) and SH (F, 9, 3) of frames ``idx``
+        -> (image (B, 3, S, S), coverage (B, 1, S, S), camera-space vertices (B, N_s, 3))."""
+        b, y, x, tri, bary, normals = r["b"], r["y"], r["x"], r["tri"], r["bary"], r["normals"]
+        B, S = len(idx), self.size
         attrs = torch.cat([normals, albedo[None].expand(B, -1, -1)], -1)  # (B, N_s, 6)
         pix = (attrs[b[:, None], tri] * bary[..., None]).sum(1)  # (P, 6)
         n = F_.normalize(pix[:, :3], dim=-1, eps=1e-8)
@@ -106,8 +119,7 @@ class PhotometricProblem:
         colour = pix[:, 3:] * irr
         img = torch.zeros(B, S, S, 3, device=self.device, dtype=colour.dtype)
         img = img.index_put((b, y, x), colour)
-        cover = (fid >= 0)[:, None].float()
-        return img.permute(0, 3, 1, 2), cover, cam
+        return img.permute(0, 3, 1, 2), r["cover"], r["cam"]
 
     def landmarks(self, verts_head, rotation, translation, idx):
         lmk = verts_head[:, self.head.landmark_index]
@@ -164,10 +176,12 @@ def fit_personalized(problem: PhotometricProblem, base: BaseFit,
     sh0[:, 0] = 1.0 / c0
     sh = sh0.requires_grad_(True)
 
-    def step_terms(idx, refresh, geometry: bool):
-        static, dyn_idx = offsets(idx)
-        verts = problem.geometry(expression, static, dyn_idx, idx)
-        img, cover, cam = problem.render(verts, rotation, translation, albedo, sh, idx, refresh)
+    def step_terms(idx, refresh, geometry: bool, raster: dict | None = None):
+        if raster is None:  # ``raster``: a fixed geometry rasterised once (appearance-only steps)
+            static, dyn_idx = offsets(idx)
+            verts = problem.geometry(expression, static, dyn_idx, idx)
+            raster = problem.rasterize(verts, rotation, translation, idx, refresh)
+        img, cover, cam = problem.shade(raster, albedo, sh, idx)
         m = problem.region[idx] * cover
         t = {"loss/photo": cfg.w_photo * L.photometric_loss(img, problem.target[idx], m),
              "reg/sh_smooth": cfg.w_sh_smooth * L.temporal_smoothness(sh[idx], order=1),
@@ -214,8 +228,10 @@ def fit_personalized(problem: PhotometricProblem, base: BaseFit,
         return terms
 
     # (a) appearance only on the base geometry -> the base stage's photometric PSNR
+    with torch.no_grad():  # the base geometry does not move here: rasterised once
+        fixed = problem.rasterize(v0, rotation, translation, all_idx, True)
     optimise(torch.optim.Adam([albedo, sh], lr=cfg.lr_appearance), cfg.appearance_iters,
-             lambda it: step_terms(all_idx, it == 0, False)[0])
+             lambda it: step_terms(all_idx, False, False, fixed)[0])
     img_base, m_base = evaluate()
     eval_mask = m_base  # fixed evaluation pixels: face region covered by the base mesh
 
