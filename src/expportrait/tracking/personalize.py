@@ -78,16 +78,13 @@ class PhotometricProblem:
                                          self.jaw[idx] if self.head.has_jaw else None)
         return dense + static[None] + dynamic_idx
 
-    def render(self, verts_head, rotation, translation, albedo, sh, idx, refresh: bool):
-        """Shaded crops of frames ``idx``: (B, 3, S, S) and coverage (B, 1, S, S).
+    def rasterize(self, verts_head, rotation, translation, idx, refresh: bool) -> dict:
+        """The geometry half of rendering frames ``idx`` (``shade`` is the other): covered
+        pixels (b, y, x) (P,) each, their triangles (P, 3), perspective-correct barycentrics
+        (P, 3), camera-space vertex normals (B, N_s, 3) and vertices (B, N_s, 3), coverage
+        (B, 1, S, S). Differentiable in the vertices.
         Visibility (face ids) is recomputed when ``refresh``; barycentrics are always live and
         all per-pixel work runs on the covered pixels only."""
-        return self.shade(self.rasterize(verts_head, rotation, translation, idx, refresh), albedo, sh, idx)
-
-    def rasterize(self, verts_head, rotation, translation, idx, refresh: bool) -> dict:
-        """The geometry half of ``render``: covered pixels (b, y, x) (P,) each, their triangles
-        (P, 3), perspective-correct barycentrics (P, 3), camera-space vertex normals (B, N_s, 3)
-        and vertices (B, N_s, 3), coverage (B, 1, S, S). Differentiable in the vertices."""
         cam = head_to_camera(verts_head, rotation[idx], translation[idx])  # (B, N_s, 3)
         screen = to_screen(cam, self.cam_crop[idx])
         S = self.size
