@@ -46,6 +46,7 @@ ROOT = Path(__file__).parents[1]
 TRAIN_CLIPS = [("carphone", "sample:carphone", 0, 120)] + [
     (f"franck{s}", "sample:franck", s, 64) for s in (0, 1200, 2400, 3600)]
 VAL_CLIPS = [("cap12", "sample:cap12", 400, 128), ("cap13", "sample:cap13", 360, 128)]
+CLIPS = {name: (source, start, n) for name, source, start, n in TRAIN_CLIPS + VAL_CLIPS}
 
 
 def person(source: str) -> str:
@@ -77,6 +78,13 @@ def clip_fits(pipe, clips, side: str, folder: Path) -> dict:
             print(f"tracked {name} ({n} frames) in {time.perf_counter() - t0:.0f} s", flush=True)
         out[name] = load_fit(path)
     return out
+
+
+def predict(model, head, fit) -> "torch.Tensor":
+    """G's Delta_f for ``fit``'s own neutral mesh and psi sequence -> (F, N_s, 3) metres."""
+    import torch
+    with torch.no_grad():
+        return model.predict_for_head(head, fit.shape, fit.static_offset, fit.expression, fit.jaw)
 
 
 def nearest_copy(fit, pool: list) -> "torch.Tensor":
@@ -118,14 +126,10 @@ def main() -> None:
     def error_mm(pred, target):                                          # (F, N_s, 3) metres
         return float((pred - target)[:, face].norm(dim=-1).mean() * 1e3)
 
-    def learned(m, fit):
-        with torch.no_grad():
-            return m.predict_for_head(head, fit.shape, fit.static_offset, fit.expression, fit.jaw)
-
     tracker, per_clip = project_tracker(), {}
     for name, source, start, n in VAL_CLIPS:
         fit, video = val[name], load_clip(source, start, n)
-        cands = {"learned": learned(model, fit), "zero": torch.zeros_like(fit.dynamic_offset),
+        cands = {"learned": predict(model, head, fit), "zero": torch.zeros_like(fit.dynamic_offset),
                  "direct_copy": nearest_copy(fit, list(train.values())), "tracked": fit.dynamic_offset}
         row = {}
         for key, offset in cands.items():
@@ -143,7 +147,7 @@ def main() -> None:
                         "direct_copy_aed", "tracked_aed")}
     result["per_clip"] = per_clip
     result["model"] = args.model or "shipped"
-    result["sanity"] = cross_sanity(pipe, model, train, val)
+    result["sanity"] = cross_sanity(pipe, model, {**train, **val})
     if args.curves:
         result["curves"] = curves(head, train, val, args.steps, error_mm)
     if not args.no_readme:
@@ -151,40 +155,34 @@ def main() -> None:
     print(json.dumps(result))
 
 
-def cross_sanity(pipe, model, train, val) -> dict:
-    """Mouth-opening correlation (dlib) of the warped driven head with the driver, both ways."""
-    from dataclasses import replace as dc_replace
-
+def cross_sanity(pipe, model, fits: dict) -> dict:
+    """Mouth-opening correlation (dlib) of the warped driven head with the driver, both ways:
+    the source's first frame driven (``ReenactPipeline.transfer``, cross) with ``model``'s
+    Delta_f and with none."""
     import torch
 
     from expportrait.metrics.dlib_face import DlibFace
+    from expportrait.pipeline import ReenactPipeline
     from expportrait.transfer.warp import expression_warp
     from unseen import mouth_opening, pearson
-    dlib = DlibFace()
-    out = {}
-    pairs = (("franck1200 driven by cap12", "franck1200", ("sample:franck", 1200), "cap12", ("sample:cap12", 400)),
-             ("cap12 driven by franck0", "cap12", ("sample:cap12", 400), "franck0", ("sample:franck", 0)))
-    saved_model, saved_cfg = pipe.transfer_model, pipe.config
-    pipe.transfer_model, pipe.config = model, dc_replace(pipe.config, variant="full")
-    try:
-        for label, src, (s_path, s_start), drv, (d_path, d_start) in pairs:
-            src_fit, drv_fit = {**train, **val}[src], {**train, **val}[drv]
-            n = min(drv_fit.num_frames, 64)
-            drv_fit = drv_fit.frames(slice(0, n))
-            driver = load_clip(d_path, d_start, n).frames
-            image = load_clip(s_path, s_start, 1).frames[0]
-            row, ref = {}, src_fit.frames(slice(0, 1))
-            b = mouth_opening(dlib.landmarks68_video(driver))
-            driven = pipe.transfer(ref, drv_fit, "cross", 0)
-            for key in ("learned", "zero"):
-                if key == "zero":
-                    driven.dynamic_offset = torch.zeros_like(driven.dynamic_offset)
-                warped = expression_warp(image, ref, driven, pipe.head)
-                row[f"{key}_mouth_corr"] = pearson(mouth_opening(dlib.landmarks68_video(warped)), b)
-            out[label] = row
-            print(label, json.dumps(row), flush=True)
-    finally:
-        pipe.transfer_model, pipe.config = saved_model, saved_cfg
+    full = ReenactPipeline(pipe.head, pipe.tracker_cfg, model, pipe.generator, pipe.vae,
+                           replace(pipe.config, variant="full"))            # the variant that uses G
+    dlib, out = DlibFace(), {}
+    for src, drv in (("franck1200", "cap12"), ("cap12", "franck0")):
+        n = min(fits[drv].num_frames, 64)
+        (s_path, s_start, _), (d_path, d_start, _) = CLIPS[src], CLIPS[drv]
+        image = load_clip(s_path, s_start, 1).frames[0]
+        b = mouth_opening(dlib.landmarks68_video(load_clip(d_path, d_start, n).frames))
+        ref = fits[src].frames(slice(0, 1))
+        driven = full.transfer(ref, fits[drv].frames(slice(0, n)), "cross", 0)
+        row = {}
+        for key in ("learned", "zero"):
+            if key == "zero":
+                driven.dynamic_offset = torch.zeros_like(driven.dynamic_offset)
+            warped = expression_warp(image, ref, driven, pipe.head)
+            row[f"{key}_mouth_corr"] = pearson(mouth_opening(dlib.landmarks68_video(warped)), b)
+        out[f"{src} driven by {drv}"] = row
+        print(f"{src} driven by {drv}", json.dumps(row), flush=True)
     return out
 
 
@@ -207,9 +205,7 @@ def curves(head, train, val, steps: int, error_mm) -> list[dict]:
     rows = []
 
     def score(m, fits):
-        with torch.no_grad():
-            return float(np.mean([error_mm(m.predict_for_head(head, f.shape, f.static_offset, f.expression,
-                                                               f.jaw), f.dynamic_offset) for f in fits]))
+        return float(np.mean([error_mm(predict(m, head, f), f.dynamic_offset) for f in fits]))
 
     for label, (real, syn) in sets.items():
         t0 = time.perf_counter()
