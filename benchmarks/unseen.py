@@ -38,7 +38,7 @@ extent (the source's dlib landmarks for source and results, the driver's mean fo
 Writes benchmarks/README.md (section "unseen"); the last output line is one JSON object.
 
     python benchmarks/unseen.py [--variants full,mesh_warp] [--stride 4] [--max-frames N]
-        [--seeds 0] [--checkpoint DIR] [--out out/unseen] [--json FILE] [--no-readme]
+        [--seeds 0] [--checkpoint DIR] [--out out/unseen] [--json FILE] [--synthesize] [--no-align] [--no-readme]
 """
 from __future__ import annotations
 
@@ -279,6 +279,10 @@ def main() -> None:
     ap.add_argument("--split", default=str(SPLIT_FILE), help="identity split file")
     ap.add_argument("--out", default="out/unseen", help="folder for result videos and contact_sheet.png")
     ap.add_argument("--json", default=None, help="also write the final JSON object here")
+    ap.add_argument("--synthesize", action="store_true",
+                    help="warp_first with the generator's open mouth (synthesize=('mouth',))")
+    ap.add_argument("--no-align", action="store_true",
+                    help="ablation: self-mode warp results without the landmark alignment (align_landmarks)")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--merge", default=None,
                     help="a previous run's --json: its variants not run now are kept in the table "
@@ -302,7 +306,8 @@ def main() -> None:
     (out / "videos").mkdir(parents=True, exist_ok=True)
     face, tracker = DlibFace(), project_tracker()
     pipe = ReenactPipeline.from_checkpoint(args.checkpoint)
-    base_cfg = pipe.config
+    base_cfg = replace(pipe.config, align_landmarks=pipe.config.align_landmarks and not args.no_align,
+                       synthesize=("mouth",) if args.synthesize else pipe.config.synthesize)
     clips = build_clips(args, face, tracker)
     default = base_cfg.variant                 # run first: its first clip is the end-to-end timing
     variants = sorted(args.variants, key=lambda v: v != default)
@@ -424,6 +429,7 @@ def write_readme(args, summary: dict, default: str) -> None:
              "--stride": None if args.stride == 4 else args.stride, "--max-frames": args.max_frames,
              "--seeds": None if args.seeds == [0] else ",".join(map(str, args.seeds))}
     cmd = "python benchmarks/unseen.py" + "".join(f" {k} {x}" for k, x in flags.items() if x is not None)
+    cmd += "".join(f" {k}" for k, on in (("--synthesize", args.synthesize), ("--no-align", args.no_align)) if on)
     if args.merge:
         cmd += f" --merge {args.merge}"
     w, split = summary["windows"], Path(summary["split"])
@@ -434,7 +440,9 @@ def write_readme(args, summary: dict, default: str) -> None:
         f"square >= {CONTEXT}x its face box, {SIDE}x{SIDE}) driven by {w['cross']}; self: {w['self']}. "
         f"Mouth: inner-lip gap / eye-corner distance; yaw: nose-to-face-edge asymmetry; both from dlib's 68 "
         f"landmarks, Pearson over frames with a face in both. Self face box: the real frame's dlib "
-        f"landmarks, 1.2x, at 128 px. Seeds {','.join(map(str, args.seeds))} (mean). Contact sheet: "
+        f"landmarks, 1.2x, at 128 px. Self mode moves the warp engines' frames onto the driver's "
+        f"landmarks ({'off in this run' if args.no_align else 'align_landmarks'}); warp_first's open mouth is "
+        f"{'generated (synthesize)' if args.synthesize else 'the warp'}. Seeds {','.join(map(str, args.seeds))} (mean). Contact sheet: "
         f"{args.out}/contact_sheet.png."
         + (f" Variants not rerun ({', '.join(v for v in res if v not in args.variants)}) are those of "
            f"{args.merge}." if args.merge else "")))

@@ -15,7 +15,7 @@ from expportrait.tracking.config import BaseStageConfig, TrackConfig
 
 FAST = TrackConfig(stages=("base",), base=BaseStageConfig(rigid_iters=30, iters=60))
 STEPS_ORDER = ["check_inputs", "fit_source", "track_driver", "transfer", "render_conditions",
-               "generate", "paste_back"]
+               "generate", "paste_back", "align"]
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +110,52 @@ def test_self_reenactment_keeps_source_size(pipe, media):
         pipe(src, drv, mode="sideways")
 
 
+def test_warp_first_synthesizes_only_the_open_mouth(parts, media):
+    """warp_first's learned part changes the open mouth and nothing else."""
+    astro, _ = media
+    car = read_source("sample:carphone", max_frames=40)
+    drv = Video(car.frames[24:28], car.fps)
+    res = {}
+    for synth in (("mouth",), ()):
+        p = ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
+                            PipelineConfig(mode="cross", variant="warp_first", synthesize=synth,
+                                           intensity=2.0))
+        res[synth] = p(astro, drv, steps=1, seed=0)
+    a, b = res[("mouth",)].frames.astype(int), res[()].frames.astype(int)
+    lip = res[()].fits["driven"].landmarks68_2d.numpy()[:, 60:68]                 # (F, 8, 2)
+    changed = np.abs(a - b).max(-1) > 0                                          # (F, H, W)
+    assert changed.any()
+    for f in range(len(a)):
+        (x0, y0), (x1, y1) = lip[f].min(0) - 30, lip[f].max(0) + 30
+        ys, xs = np.nonzero(changed[f])
+        assert ((xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)).all()
+    with pytest.raises(UserError, match="synthesize"):
+        ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
+                        PipelineConfig(mode="cross", synthesize=("hair",)))(astro, drv, steps=1)
+
+
+def test_self_warp_is_aligned_to_the_driver(parts):
+    """Self mode, warp engine: the result frames are moved onto the driver's landmarks, which
+    brings the face closer to the real frames than the plain warp (and only in self mode)."""
+    car = read_source("sample:carphone", max_frames=40)
+    src, drv = Video(car.frames[:1], car.fps), Video(car.frames[30:34], car.fps)
+    res = {}
+    for align in (True, False):
+        p = ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
+                            PipelineConfig(variant="warp_first", align_landmarks=align))
+        res[align] = p(src, drv, mode="self")
+    lm = res[True].fits["driving"].landmarks68_2d.numpy()                        # (F, 68, 2)
+    (x0, y0), (x1, y1) = lm.min((0, 1)).astype(int), lm.max((0, 1)).astype(int)
+
+    def err(r):
+        return np.abs(r.frames[:, y0:y1, x0:x1].astype(float) - drv.frames[:, y0:y1, x0:x1]).mean()
+    assert not np.array_equal(res[True].frames, res[False].frames)
+    assert err(res[True]) < err(res[False]) * 0.97, (err(res[True]), err(res[False]))
+    cross = ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
+                            PipelineConfig(variant="warp_first"))(src, drv, mode="cross")
+    assert cross.timings["align"] < 0.05                                         # not run there
+
+
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     from conftest import write_tiny_checkpoint
@@ -147,9 +193,12 @@ def test_reenact_cli_end_to_end(ckpt, tmp_path):
     kept = tmp_path / "k.mp4"
     assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
                  "--max-frames", "2", "--out", str(kept), "--checkpoint", str(ckpt),
-                 "--keep-source-head", "--cfg-scale", "2", "--guide", "pose"]) == 0
+                 "--keep-source-head", "--cfg-scale", "2", "--guide", "pose", "--synthesize",
+                 "mouth", "--no-align"]) == 0
     kept_info = json.loads(kept.with_suffix(".json").read_text())
     assert kept_info["clear_source_head"] is False
+    assert kept_info["synthesize"] == ["mouth"] and kept_info["align_landmarks"] is False
+    assert info["synthesize"] == [] and info["align_landmarks"] is True
     assert kept_info["cfg_scale"] == 2.0 and kept_info["guide"] == ["pose"]
     bad = tmp_path / "bad.mp4"
     assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",

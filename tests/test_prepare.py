@@ -242,8 +242,18 @@ def test_still_motion_is_a_smooth_small_camera_move():
     assert np.array_equal(still_motion(img, 20, seed=1), clip)           # seeded
 
 
-def test_still_expressions_needs_the_personalized_stage(tmp_path, capsys):
-    assert main(["prepare", "sample:astronaut", "--out", str(tmp_path / "ds"), "--size", "32",
-                 "--stages", "base", "--still-expressions"]) == 2
-    assert "--still-expressions needs the personalized tracking stage" in capsys.readouterr().err
-    assert not list((tmp_path / "ds").glob("clips/*"))
+def test_still_expressions_on_the_base_stage_move_the_photo():
+    """stage base alone: the photo's base head through psi and jaw (warp_first's warp, no G)."""
+    from skimage import data
+
+    from expportrait.commands.prepare import photo_expressions
+    from expportrait.head import load_head
+    from expportrait.tracking.config import TrackConfig
+    img = data.astronaut()
+    tcfg = TrackConfig(stages=("base",))
+    clip = photo_expressions(img, 6, 0, tcfg, load_head(tcfg.head, density=tcfg.density))
+    assert clip.shape == (6, 512, 512, 3) and clip.dtype == np.uint8
+    assert np.abs(clip[0].astype(int) - img).mean() < 0.5              # frame 0 is the photo
+    face = np.abs(clip[1:, 60:220, 170:330].astype(int) - img[60:220, 170:330]).mean()
+    suit = np.abs(clip[1:, 420:].astype(int) - img[420:]).mean()
+    assert face > 1.0 and suit < 0.1, (face, suit)                     # the face moves, not the suit

@@ -15,10 +15,14 @@ Numbered steps of ``ReenactPipeline.__call__`` (components are injected, so each
    the reference crop of the source's reference frame (its own box) and its normal map N^R; the
    driven normal maps N^D rendered directly in crop space (crop cameras).
 6. ``generate``: VAE-encode the reference crop, sample clips of the trained length chained on a
-   shared frame (``longvideo.generate``) -> generated crops.
+   shared frame (``longvideo.generate``) -> generated crops. The warp engines take the warped
+   reference instead; ``warp_first`` with ``synthesize`` keeps the generator's crops in the
+   open mouth, which the warp cannot show (off by default: measured worse on unseen people).
 7. ``paste_back``: blend the crops into the source's reference frame (its own head painted out,
    ``crop.clear_head``) at its original resolution with a feathered elliptical mask.
-8. ``write_outputs`` (the caller): ``OUT.mp4`` (driving audio carried over) and
+8. ``align_to_driver`` (self mode, warp engines, ``align_landmarks``): each result frame moved
+   by a thin-plate spline so that its MediaPipe landmarks land on the driver frame's.
+9. ``write_outputs`` (the caller): ``OUT.mp4`` (driving audio carried over) and
    ``OUT.compare.mp4`` (source | driver | result).
 
 Checkpoint folder layout (``ReenactPipeline.from_checkpoint``; the shipped demo is
@@ -79,6 +83,13 @@ class PipelineConfig:
     sampler: str = "euler"
     still_background: bool = True      # warp_first: the person (MediaPipe selfie segmentation)
     #   warped over the still background, the head painted out where it moved from
+    synthesize: tuple[str, ...] = ()   # warp_first: regions the warp cannot show that the
+    #   generator fills (conditioned on the warp when its residual_base is "warp"), composited
+    #   at the source's resolution: "mouth" = the driven open mouth. Off by default: on the
+    #   unseen self clip it loses 0.3-0.9 dB against the warp's own mouth (benchmarks/unseen.py)
+    align_landmarks: bool = True       # self mode (absolute pose), warp engines: each result
+    #   frame is moved by a thin-plate spline that carries its MediaPipe landmarks onto the
+    #   driver's (``transfer.landmark_align``): removes the two fits' residuals (~1.4 px)
     clear_source_head: bool = True     # paint the reference's own head out of the background the
     #   crops are pasted into (``crop.clear_head``): else it stays where the driven head moved from
     # engines and ablations (benchmarks/unseen.py, benchmarks/reenact.py): "warp_first" = the
@@ -287,6 +298,38 @@ class ReenactPipeline:
                          sampler=cfg.sampler)                                     # (1, 3, F, S, S)
         return _frames_uint8(video[0])                                            # (F, S, S, 3)
 
+    def synthesize(self, cond: dict, driven, steps: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """warp_first's learned part: the generator's crops (F, S, S, 3) uint8 kept only where the
+        warp cannot show the answer -> (the warped crops with those regions generated, the
+        regions' mask (F, S, S) float32 in [0, 1] for ``paste_back``)."""
+        from expportrait.data.crop import mouth_masks
+        unknown = set(self.config.synthesize) - {"mouth"}
+        if unknown:
+            raise UserError(f"synthesize takes the regions ('mouth',), got {sorted(unknown)}")
+        S = self.config.crop.size
+        warp_based = self.generator.config.residual_base == "warp"
+        gen = self.generate(cond["ref_crop"], cond["ref_normal"], cond["pose_normals"], steps, seed,
+                            warped=cond["warped"] if warp_based else None)             # (F, S, S, 3)
+        mask = mouth_masks(driven.landmarks68_2d.numpy(), cond["boxes"], S)           # (F, S, S)
+        a = mask[..., None]
+        crops = np.clip(a * gen + (1 - a) * cond["warped"] + 0.5, 0, 255).astype(np.uint8)
+        return crops, mask
+
+    # ------------------------------------------------------------------ 8. alignment
+    def align_to_driver(self, frames: np.ndarray, driving: Video) -> np.ndarray:
+        """Result frames (F, H, W, 3) uint8 in the driver's image (self mode) -> the same, each
+        moved so that its MediaPipe landmarks land on the driver frame's
+        (``transfer.landmark_align.align_frames``; frames without a face on either side are kept)."""
+        from expportrait.tracking.landmarks import detect_video
+        from expportrait.transfer.landmark_align import MESH_POINTS, align_frames
+        drv = detect_video(driving.frames, face_index=self.config.driving_face_index)
+        try:
+            res = detect_video(frames)
+        except UserError:                     # no face in any result frame: nothing to align
+            return frames
+        return align_frames(frames, res.points[:, MESH_POINTS, :2], res.valid,
+                            drv.points[:, MESH_POINTS, :2], drv.valid)[0]
+
     # ------------------------------------------------------------------ all steps
     def __call__(self, source: Video, driving: Video, *, steps: int | None = None, seed: int = 0,
                  mode: str | None = None, source_fit=None, driving_fit=None) -> ReenactResult:
@@ -322,6 +365,8 @@ class ReenactPipeline:
             crops = np.repeat(cond["ref_crop"][None], len(cond["pose_normals"]), 0)
         elif self.config.variant in WARP_VARIANTS:
             crops = cond["warped"]
+            if self.config.variant == "warp_first" and self.config.synthesize:
+                crops, synth = self.synthesize(cond, driven, steps, seed)
         else:
             crops = self.generate(cond["ref_crop"], cond["ref_normal"], cond["pose_normals"],
                                   steps, seed, warped=cond.get("warped"))
@@ -329,12 +374,17 @@ class ReenactPipeline:
         background = source.frames[self.config.reference_frame][None]            # (1, H, W, 3)
         if self.config.variant in WARP_VARIANTS:                                  # 7
             frames = cond["warped_frames"]
+            if self.config.variant == "warp_first" and self.config.synthesize:
+                frames = paste_back(frames, crops, cond["boxes"], mask=synth)
         else:
             if self.config.clear_source_head:
                 background = clear_head(background[0], cond["ref_box"][0],
                                         normal_map_coverage(cond["ref_normal"]))[None]
             frames = paste_back(background, crops, cond["boxes"], self.config.crop.feather)
         lap("paste_back")
+        if self.config.align_landmarks and mode == "self" and self.config.variant in WARP_VARIANTS:
+            frames = self.align_to_driver(frames, driving)                        # 8
+        lap("align")
         return ReenactResult(frames=frames, crops=crops, pose_normals=cond["pose_normals"],
                              ref_crop=cond["ref_crop"], ref_normal=cond["ref_normal"],
                              boxes=cond["boxes"], fps=float(driving.fps), mode=mode,

@@ -114,16 +114,15 @@ def make_tracker(out: Path, tcfg, head):
 
 def photo_expressions(image, frames: int, seed: int, tcfg, head):
     """(H, W, 3) uint8 photo -> (frames, H, W, 3) uint8 making random expressions (fit the photo,
-    drive its head with the default transfer model, warp; ``transfer.warp``)."""
-    from expportrait.errors import UserError
+    drive its head, warp; ``transfer.warp``). With the personalized stage the driven head's
+    Delta_f comes from the default transfer model; with stage base alone the photo's base head
+    moves through psi and jaw only (Delta = 0 on both sides: ``warp_first``'s warp)."""
     from expportrait.tracking.gaze import track_with_gaze
     from expportrait.transfer.model import ExpressionTransfer
     from expportrait.transfer.warp import still_expressions
 
-    if "personalized" not in tcfg.stages:
-        raise UserError("--still-expressions needs the personalized tracking stage (--stages base,personalized)")
     fit, _ = track_with_gaze(image[None], 25.0, tcfg, head, "photo")
-    model = ExpressionTransfer.load(None, head=tcfg.head)
+    model = ExpressionTransfer.load(None, head=tcfg.head) if "personalized" in tcfg.stages else None
     return still_expressions(image, fit, head, model, frames, seed)
 
 

@@ -49,6 +49,12 @@ def add_arguments(p) -> None:
     p.add_argument("--keep-source-head", action="store_true",
                    help="paste into the source frame as it is (default: its own head is painted out "
                         "first, so that it does not stay where the driven head moved away from)")
+    p.add_argument("--synthesize", default=None, choices=("mouth", "none"),
+                   help="warp_first: let the generator fill the open mouth, which the warp cannot show "
+                        "(default none: measured worse than the warp's own mouth on unseen people)")
+    p.add_argument("--no-align", action="store_true",
+                   help="self mode, warp engines: keep the frames as warped (default: each is moved so "
+                        "that its face landmarks land on the driver's, removing the trackers' residuals)")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
 
 
@@ -99,6 +105,10 @@ def build_pipeline(args):
         pipe.config = replace(pipe.config, guide=guide)
     if getattr(args, "keep_source_head", False):
         pipe.config = replace(pipe.config, clear_source_head=False)
+    if getattr(args, "synthesize", None):
+        pipe.config = replace(pipe.config, synthesize=() if args.synthesize == "none" else (args.synthesize,))
+    if getattr(args, "no_align", False):
+        pipe.config = replace(pipe.config, align_landmarks=False)
     if args.stages:
         stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
         if set(stages) - {"base", "personalized"} or "base" not in stages:
@@ -151,6 +161,8 @@ def run(args) -> int:
                                    "face_index": pipe.tracker_cfg.face_index,
                                    "driving_face_index": pipe.config.driving_face_index,
                                    "clear_source_head": pipe.config.clear_source_head,
+                                   "synthesize": list(pipe.config.synthesize),
+                                   "align_landmarks": pipe.config.align_landmarks,
                                    **guidance(pipe)}, indent=2) + "\n")
     print(f"{result.mode}-reenactment: {len(result.frames)} frames "
           f"{result.frames.shape[2]}x{result.frames.shape[1]} -> {out} (+ {cmp.name})")

@@ -136,6 +136,27 @@ def blend_mask(size: int, feather: float = 0.15) -> np.ndarray:
     return (t * t * (3 - 2 * t)).astype(np.float32)
 
 
+def mouth_masks(landmarks68: np.ndarray, boxes: np.ndarray, size: int, grow: float = 0.04,
+                feather: float = 0.04) -> np.ndarray:
+    """landmarks68 (F, 68, 2) frame pixels, boxes (F, 3) -> (F, size, size) float32 in [0, 1]: the
+    inner-lip polygon (points 60-67, the open mouth; empty when under 1 crop pixel) in each crop, grown by
+    ``grow`` x size pixels and softened by a Gaussian of ``feather`` x size (a ``paste_back`` mask)."""
+    out = np.zeros((len(boxes), size, size), np.float32)
+    k = max(1, int(round(grow * size)))
+    sigma = max(0.5, feather * size)
+    for i, (lm, b) in enumerate(zip(np.asarray(landmarks68, np.float64), boxes)):
+        A = crop_affine(b, size)
+        lip = lm[60:68] @ A[:, :2].T + A[:, 2]                                   # (8, 2) crop px
+        if cv2.contourArea(lip.astype(np.float32)) < 1.0:                        # closed
+            continue
+        m = np.zeros((size, size), np.uint8)
+        cv2.fillPoly(m, [np.round(lip * 4).astype(np.int32)], 1, shift=2)        # sub-pixel
+        if m.any():
+            grown = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+            out[i] = np.maximum(cv2.GaussianBlur(grown.astype(np.float32), (0, 0), sigma), m)
+    return out
+
+
 def paste_back(full_frames: np.ndarray, crops: np.ndarray, boxes: np.ndarray,
                feather: float = 0.15, mask: np.ndarray | None = None) -> np.ndarray:
     """Blend generated crops into the full frames at their original resolution.
