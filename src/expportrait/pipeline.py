@@ -361,6 +361,7 @@ class ReenactPipeline:
         lap("transfer")
         cond = self.conditions(source, source_fit, ref, driven)                   # 5
         lap("render_conditions")
+        synth = None                                   # warp_first's generated-region mask
         if self.config.variant == "repeat_reference":                             # 6
             crops = np.repeat(cond["ref_crop"][None], len(cond["pose_normals"]), 0)
         elif self.config.variant in WARP_VARIANTS:
@@ -374,7 +375,7 @@ class ReenactPipeline:
         background = source.frames[self.config.reference_frame][None]            # (1, H, W, 3)
         if self.config.variant in WARP_VARIANTS:                                  # 7
             frames = cond["warped_frames"]
-            if self.config.variant == "warp_first" and self.config.synthesize:
+            if synth is not None:
                 frames = paste_back(frames, crops, cond["boxes"], mask=synth)
         else:
             if self.config.clear_source_head:

@@ -60,6 +60,7 @@ def align_frames(frames: np.ndarray, found: np.ndarray, found_valid: np.ndarray,
     frames = np.asarray(frames)
     F, H, W = frames.shape[:3]
     out, moved = frames.copy(), np.zeros(F, bool)
+    spline.setdefault("step", max(4, round(max(H, W) / 128)))
     gy, gx = np.mgrid[0:H, 0:W].astype(np.float32)
     for f in range(F):
         if not (found_valid[f] and target_valid[f]):
@@ -70,7 +71,7 @@ def align_frames(frames: np.ndarray, found: np.ndarray, found_valid: np.ndarray,
             continue
         if np.median(np.linalg.norm(a - b, axis=1)) > max_shift * extent:
             continue
-        d = spline_field(b, a, H, W, **{"step": max(4, round(max(H, W) / 128)), **spline})
+        d = spline_field(b, a, H, W, **spline)
         out[f] = cv2.remap(frames[f], gx + d[..., 0], gy + d[..., 1], cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
         moved[f] = True
