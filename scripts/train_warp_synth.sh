@@ -35,6 +35,8 @@ DATA=${DATA:-data/clips-warp-synth}
 MEDIA_DIR=${MEDIA_DIR:-data/media-train}
 RUN=${RUN:-runs/warp-synth}
 STEPS=${STEPS:-2000}
+CROP_CENTRE=${CROP_CENTRE:-face}     # mouth: scripts/train_mouth_synth.sh
+CROP_SCALE=${CROP_SCALE:-2.2}
 SHIPPED=${SHIPPED:-src/expportrait/checkpoints/demo}
 OUT=${OUT:-runs/warp-synth-ckpt}
 PORTRAITS=(franck_still connery connery_beard cage cage2 bieber bieber2 murray chuck clooney kim
@@ -72,7 +74,7 @@ PY
 SOURCES=("$MEDIA_DIR"/*.mp4 "$MEDIA_DIR"/*.png)
 expportrait prepare "${SOURCES[@]}" --out "$DATA" --size 64 --clip-frames 30 --clip-stride 10 \
     --reference random --flip --scales 0.9,1.0,1.1 --track-config configs/demo/track.json \
-    --stages base --still-expressions --warp-reference
+    --stages base --still-expressions --warp-reference --crop-centre "$CROP_CENTRE" --crop-scale "$CROP_SCALE"
 if [ ! -f "$RUN-init/config.json" ]; then
     python - "$SHIPPED/generator" "$RUN-init" <<'PY'
 import sys

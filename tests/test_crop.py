@@ -34,6 +34,22 @@ def test_boxes_are_smooth_and_cover_the_face(carphone):
     assert np.all(static == static[0]) and box_jitter(static) == 0.0
 
 
+def test_mouth_centred_boxes_hold_the_mouth(carphone):
+    """centre="mouth": a close crop on the mouth (warp_first's learned mouth): the lips fill a
+    large part of it, the eyes are outside."""
+    frames, lmk = carphone
+    box = raw_boxes(lmk, 0.8, centre="mouth")
+    assert np.allclose(box[:, :2], lmk[:, 48:68].mean(1))
+    boxes = face_boxes(lmk, CropConfig(scale=0.8, centre="mouth"))
+    half = boxes[:, 2:3] / 2
+    assert np.all(np.abs(lmk[:, 48:68] - boxes[:, None, :2]) < half[:, None])    # lips inside
+    assert np.all(np.abs(lmk[:, 36:48] - boxes[:, None, :2]).max(-1) > half)     # eyes outside
+    width = (lmk[:, 54, 0] - lmk[:, 48, 0]) / boxes[:, 2]
+    assert 0.4 < width.mean() < 0.7, width.mean()
+    with pytest.raises(UserError, match="centre"):
+        raw_boxes(lmk, 2.2, centre="nose")
+
+
 def test_crop_then_paste_back_reproduces_the_frame(carphone):
     frames, lmk = carphone
     boxes = face_boxes(lmk, CropConfig())

@@ -110,16 +110,23 @@ def test_self_reenactment_keeps_source_size(pipe, media):
         pipe(src, drv, mode="sideways")
 
 
-def test_warp_first_synthesizes_only_the_open_mouth(parts, media):
-    """warp_first's learned part changes the open mouth and nothing else."""
+@pytest.mark.parametrize("own", [False, True], ids=["face-crop", "mouth-crop-generator"])
+def test_warp_first_synthesizes_only_the_open_mouth(parts, media, own):
+    """warp_first's learned part changes the open mouth and nothing else, with the pipeline's
+    generator on the face crops or its own generator on close crops of the mouth."""
+    from expportrait.data.crop import CropConfig
+    from expportrait.generator.model import ReenactGenerator
     astro, _ = media
     car = read_source("sample:carphone", max_frames=40)
     drv = Video(car.frames[24:28], car.fps)
+    torch.manual_seed(1)
+    extra = dict(synth_crop=CropConfig(centre="mouth", scale=0.8)) if own else {}
+    synth_gen = ReenactGenerator(parts["gen"].config) if own else None
     res = {}
     for synth in (("mouth",), ()):
         p = ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
                             PipelineConfig(mode="cross", variant="warp_first", synthesize=synth,
-                                           intensity=2.0))
+                                           intensity=2.0, **extra), synth_generator=synth_gen)
         res[synth] = p(astro, drv, steps=1, seed=0)
     a, b = res[("mouth",)].frames.astype(int), res[()].frames.astype(int)
     lip = res[()].fits["driven"].landmarks68_2d.numpy()[:, 60:68]                 # (F, 8, 2)
@@ -129,9 +136,33 @@ def test_warp_first_synthesizes_only_the_open_mouth(parts, media):
         (x0, y0), (x1, y1) = lip[f].min(0) - 30, lip[f].max(0) + 30
         ys, xs = np.nonzero(changed[f])
         assert ((xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)).all()
+    assert res[("mouth",)].crops.shape == res[()].crops.shape      # the face crops either way
     with pytest.raises(UserError, match="synthesize"):
         ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
                         PipelineConfig(mode="cross", synthesize=("hair",)))(astro, drv, steps=1)
+
+
+def test_checkpoint_with_a_learned_part_round_trips(parts, tmp_path):
+    """export_checkpoint(synth_dir=...) writes DIR/synth in fp16 and from_checkpoint loads it
+    as the pipeline's synth_generator (strictly: the same weights)."""
+    from expportrait.generator.model import ReenactGenerator
+    from expportrait.pipeline import export_checkpoint
+    parts["gen"].save_pretrained(tmp_path / "g")
+    torch.manual_seed(2)
+    ReenactGenerator(parts["gen"].config).save_pretrained(tmp_path / "s")
+    parts["vae"].save_pretrained(str(tmp_path / "v"))
+    (tmp_path / "p.json").write_text(json.dumps({"pipeline": {"synthesize": ["mouth"],
+                                     "synth_crop": {"centre": "mouth", "scale": 0.8}}}))
+    out = export_checkpoint(tmp_path / "g", tmp_path / "v", tmp_path / "ckpt", tmp_path / "p.json",
+                            synth_dir=tmp_path / "s")
+    pipe = ReenactPipeline.from_checkpoint(out)
+    assert pipe.config.synthesize == ("mouth",) and pipe.config.synth_crop.centre == "mouth"
+    want = ReenactGenerator.from_pretrained(tmp_path / "s").state_dict()
+    got = pipe.synth_generator.state_dict()
+    assert set(got) == set(want)
+    assert all(torch.allclose(got[k], want[k].half().float()) for k in want)
+    main_gen = pipe.generator.state_dict()
+    assert any(not torch.equal(got[k], main_gen[k]) for k in want)             # not the main one
 
 
 def test_self_warp_is_aligned_to_the_driver(parts):

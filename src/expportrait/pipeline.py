@@ -32,6 +32,8 @@ Checkpoint folder layout (``ReenactPipeline.from_checkpoint``; the shipped demo 
     DIR/vae/{config.json, diffusion_pytorch_model.safetensors}   diffusers AutoencoderKLWan
     DIR/pipeline.json    optional {"pipeline": PipelineConfig, "tracking": TrackConfig} fields
     DIR/transfer/        optional ExpressionTransfer (default: the shipped transfer-bfm)
+    DIR/synth/{config.json, model.safetensors}   optional ReenactGenerator for warp_first's
+                         learned part (``synthesize``; same VAE), on ``synth_crop`` crops
 """
 from __future__ import annotations
 
@@ -87,6 +89,8 @@ class PipelineConfig:
     #   generator fills (conditioned on the warp when its residual_base is "warp"), composited
     #   at the source's resolution: "mouth" = the driven open mouth. Off by default: on the
     #   unseen self clip it loses 0.3-0.9 dB against the warp's own mouth (benchmarks/unseen.py)
+    synth_crop: CropConfig | None = None  # the crops of the learned part (None: ``crop``;
+    #   the shipped mouth generator: centre "mouth", 0.8 face widths); size = its generator's
     align_landmarks: bool = True       # self mode (absolute pose), warp engines: each result
     #   frame is moved by a thin-plate spline that carries its MediaPipe landmarks onto the
     #   driver's (``transfer.landmark_align``): removes the two fits' residuals (~1.4 px)
@@ -136,12 +140,14 @@ WARP_VARIANTS = ("warp_first", "mesh_warp")   # the warped frames are the result
 
 class ReenactPipeline:
     def __init__(self, head, tracker_cfg: TrackConfig | None, transfer_model, generator, vae,
-                 config: PipelineConfig = PipelineConfig(), device: str | torch.device = "cpu"):
+                 config: PipelineConfig = PipelineConfig(), device: str | torch.device = "cpu",
+                 synth_generator=None):
         self.head = head
         self.tracker_cfg = tracker_cfg or TrackConfig()
         self.transfer_model = transfer_model
         self.generator = generator.eval()
         self.vae = vae.eval()
+        self.synth_generator = None if synth_generator is None else synth_generator.eval()
         size = generator.config.resolution
         self.config = replace(config, crop=replace(config.crop, size=size))
         self.device = torch.device(device)
@@ -227,9 +233,10 @@ class ReenactPipeline:
         return driven
 
     # ------------------------------------------------------------------ 5. conditions
-    def render_crop_normals(self, fit, boxes: np.ndarray) -> np.ndarray:
-        """fit (F frames), boxes (F, 3) -> (F, S, S, 3) uint8 normal maps in crop space."""
-        S = self.config.crop.size
+    def render_crop_normals(self, fit, boxes: np.ndarray, size: int | None = None) -> np.ndarray:
+        """fit (F frames), boxes (F, 3) -> (F, S, S, 3) uint8 normal maps in crop space
+        (S = ``size``, default the crop's)."""
+        S = size or self.config.crop.size
         return render_crop_normals(self.head, fit, crop_cameras(fit.camera.numpy(), boxes, S), S,
                                    eyes=self.config.eyes)
 
@@ -240,6 +247,7 @@ class ReenactPipeline:
         ref_box = face_boxes(ref_fit.landmarks68_2d.numpy(), c)                   # (1, 3)
         ref_img = source.frames[self.config.reference_frame][None]
         out = {"boxes": boxes, "ref_box": ref_box, "ref_crop": crop(ref_img, ref_box, c.size)[0],
+               "ref_image": ref_img,                                              # (1, H, W, 3)
                "ref_normal": self.render_crop_normals(ref_fit, ref_box)[0],
                "pose_normals": self.render_crop_normals(driven, boxes)}
         variant = self.config.variant
@@ -267,18 +275,19 @@ class ReenactPipeline:
     @torch.no_grad()
     def generate(self, ref_crop: np.ndarray, ref_normal: np.ndarray, pose_normals: np.ndarray,
                  steps: int | None = None, seed: int = 0,
-                 warped: np.ndarray | None = None) -> np.ndarray:
+                 warped: np.ndarray | None = None, generator=None) -> np.ndarray:
         """ref_crop, ref_normal (S, S, 3) uint8, pose_normals (F, S, S, 3) uint8 (``warped``: the
-        (F, S, S, 3) uint8 warped reference crops a residual_base "warp" generator starts from)
-        -> (F, S, S, 3) uint8 generated crops."""
+        (F, S, S, 3) uint8 warped reference crops a residual_base "warp" generator starts from;
+        ``generator``: default the pipeline's) -> (F, S, S, 3) uint8 generated crops."""
         from expportrait.generator.longvideo import generate
         from expportrait.generator.model import GenCond
         from expportrait.generator.vae import encode_video
         dev, cfg = self.device, self.config
-        self.generator.to(dev)
+        model = generator or self.generator
+        model.to(dev)
         self.vae.to(dev)
         ref = _unit(ref_crop)[None, :, None].to(dev)                              # (1, 3, 1, S, S)
-        gcfg = self.generator.config
+        gcfg = model.config
         if gcfg.residual_base == "warp" and warped is None:  # its base: the warp, encoded per clip
             raise UserError("this generator starts from the warped reference: pass warped crops")
         if gcfg.prediction == "ref_residual" and gcfg.residual_base == "reference":  # held still
@@ -293,27 +302,42 @@ class ReenactPipeline:
                        ref_static=static,                                         # (1, C, T, h, w)
                        appearance=None if warped is None
                        else _unit(warped).permute(1, 0, 2, 3)[None].to(dev))      # (1, 3, F, S, S)
-        video = generate(self.generator, self.vae, cond, steps=steps or cfg.steps, seed=seed,
+        video = generate(model, self.vae, cond, steps=steps or cfg.steps, seed=seed,
                          window=cfg.window, cfg_scale=cfg.cfg_scale, guide=cfg.guide,
                          sampler=cfg.sampler)                                     # (1, 3, F, S, S)
         return _frames_uint8(video[0])                                            # (F, S, S, 3)
 
-    def synthesize(self, cond: dict, driven, steps: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """warp_first's learned part: the generator's crops (F, S, S, 3) uint8 kept only where the
-        warp cannot show the answer -> (the warped crops with those regions generated, the
-        regions' mask (F, S, S) float32 in [0, 1] for ``paste_back``)."""
+    def synthesize(self, cond: dict, source_fit, ref: int, driven, steps: int | None,
+                   seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """warp_first's learned part (``synth_generator``, else the pipeline's generator, on
+        ``synth_crop`` crops, else the face crops of ``cond``): its crops kept only where the warp
+        cannot show the answer -> (the warped crops (F, S', S', 3) uint8 with those regions
+        generated, the regions' mask (F, S', S') float32 in [0, 1], the crop boxes (F, 3): the
+        three arguments of ``paste_back`` over the warped frames)."""
         from expportrait.data.crop import mouth_masks
         unknown = set(self.config.synthesize) - {"mouth"}
         if unknown:
             raise UserError(f"synthesize takes the regions ('mouth',), got {sorted(unknown)}")
-        S = self.config.crop.size
-        warp_based = self.generator.config.residual_base == "warp"
+        model = self.synth_generator or self.generator
+        c = self.config.synth_crop
+        if c is not None:                     # its own crops: boxes, reference, normals, warp
+            S = model.config.resolution
+            c = replace(c, size=S)
+            ref_fit = source_fit.frames(slice(ref, ref + 1))
+            ref_box = face_boxes(ref_fit.landmarks68_2d.numpy(), c)                   # (1, 3)
+            boxes = face_boxes(driven.landmarks68_2d.numpy(), c)                      # (F, 3)
+            cond = {"boxes": boxes, "ref_crop": crop(cond["ref_image"], ref_box, S)[0],
+                    "ref_normal": self.render_crop_normals(ref_fit, ref_box, S)[0],
+                    "pose_normals": self.render_crop_normals(driven, boxes, S),
+                    "warped": crop(cond["warped_frames"], boxes, S)}
+        S = cond["warped"].shape[1]
         gen = self.generate(cond["ref_crop"], cond["ref_normal"], cond["pose_normals"], steps, seed,
-                            warped=cond["warped"] if warp_based else None)             # (F, S, S, 3)
+                            warped=cond["warped"] if model.config.residual_base == "warp" else None,
+                            generator=model)                                          # (F, S, S, 3)
         mask = mouth_masks(driven.landmarks68_2d.numpy(), cond["boxes"], S)           # (F, S, S)
         a = mask[..., None]
         crops = np.clip(a * gen + (1 - a) * cond["warped"] + 0.5, 0, 255).astype(np.uint8)
-        return crops, mask
+        return crops, mask, cond["boxes"]
 
     # ------------------------------------------------------------------ 8. alignment
     def align_to_driver(self, frames: np.ndarray, driving: Video) -> np.ndarray:
@@ -361,13 +385,15 @@ class ReenactPipeline:
         lap("transfer")
         cond = self.conditions(source, source_fit, ref, driven)                   # 5
         lap("render_conditions")
-        synth = None                                   # warp_first's generated-region mask
+        synth = None                        # warp_first's generated regions: (crops, mask, boxes)
         if self.config.variant == "repeat_reference":                             # 6
             crops = np.repeat(cond["ref_crop"][None], len(cond["pose_normals"]), 0)
         elif self.config.variant in WARP_VARIANTS:
             crops = cond["warped"]
             if self.config.variant == "warp_first" and self.config.synthesize:
-                crops, synth = self.synthesize(cond, driven, steps, seed)
+                synth = self.synthesize(cond, source_fit, ref, driven, steps, seed)
+                if self.config.synth_crop is None:          # the face crops, generated inside
+                    crops = synth[0]
         else:
             crops = self.generate(cond["ref_crop"], cond["ref_normal"], cond["pose_normals"],
                                   steps, seed, warped=cond.get("warped"))
@@ -376,7 +402,7 @@ class ReenactPipeline:
         if self.config.variant in WARP_VARIANTS:                                  # 7
             frames = cond["warped_frames"]
             if synth is not None:
-                frames = paste_back(frames, crops, cond["boxes"], mask=synth)
+                frames = paste_back(frames, synth[0], synth[2], mask=synth[1])
         else:
             if self.config.clear_source_head:
                 background = clear_head(background[0], cond["ref_box"][0],
@@ -406,6 +432,8 @@ class ReenactPipeline:
         folder = Path(folder) if folder else default_checkpoint()
         check_checkpoint(folder)
         gen = ReenactGenerator.from_pretrained(folder / "generator").float()
+        synth = (ReenactGenerator.from_pretrained(folder / "synth").float()
+                 if (folder / "synth" / "config.json").is_file() else None)
         vae = build_vae(gen.config, folder / "vae", torch_dtype=torch.float32)
         extra = {}
         if (folder / "pipeline.json").is_file():
@@ -415,7 +443,7 @@ class ReenactPipeline:
         head = load_head(tracker_cfg.head, model_path=tracker_cfg.head_path, density=tracker_cfg.density)
         transfer = ExpressionTransfer.load(folder / "transfer" if (folder / "transfer").is_dir() else None,
                                            head=tracker_cfg.head)
-        return cls(head, tracker_cfg, transfer, gen, vae, config, device=device)
+        return cls(head, tracker_cfg, transfer, gen, vae, config, device=device, synth_generator=synth)
 
 
 
@@ -446,9 +474,11 @@ def check_checkpoint(folder: Path) -> None:
 
 
 def export_checkpoint(generator_dir: str | Path, vae_dir: str | Path, out: str | Path,
-                      pipeline_json: str | Path | None = None, dtype=torch.float16) -> Path:
+                      pipeline_json: str | Path | None = None, dtype=torch.float16,
+                      synth_dir: str | Path | None = None) -> Path:
     """Assemble a checkpoint folder (layout above) from a trained generator export (e.g.
-    ``RUN/final/ema``) and a VAE folder, cast to ``dtype`` (fp16: tens of MB at most)."""
+    ``RUN/final/ema``), a VAE folder and optionally warp_first's learned part (``synth_dir``, a
+    generator export), cast to ``dtype`` (fp16: tens of MB at most)."""
     import shutil
 
     from diffusers import AutoencoderKLWan
@@ -459,6 +489,8 @@ def export_checkpoint(generator_dir: str | Path, vae_dir: str | Path, out: str |
     if tmp.exists():
         shutil.rmtree(tmp)
     ReenactGenerator.from_pretrained(generator_dir).save_pretrained(tmp / "generator", dtype=dtype)
+    if synth_dir:
+        ReenactGenerator.from_pretrained(synth_dir).save_pretrained(tmp / "synth", dtype=dtype)
     vae = AutoencoderKLWan.from_pretrained(str(vae_dir), local_files_only=True, torch_dtype=dtype)
     vae.save_pretrained(str(tmp / "vae"))
     if pipeline_json:

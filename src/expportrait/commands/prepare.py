@@ -30,6 +30,8 @@ def add_arguments(p) -> None:
     p.add_argument("--rotations", default="0",
                    help="comma list of in-plane rotation augmentations in degrees (e.g. -20,0,20)")
     p.add_argument("--crop-scale", type=float, default=2.2, help="box side / face width (default 2.2)")
+    p.add_argument("--crop-centre", choices=("face", "mouth"), default="face",
+                   help="crop box centre: the face (default) or the mouth (warp_first's learned mouth)")
     p.add_argument("--stages", default="base,personalized", help="tracking stages (default: full)")
     p.add_argument("--iters", type=int, default=None, help="personalized-stage iterations")
     p.add_argument("--track-config", default=None, help="TrackConfig JSON")
@@ -67,7 +69,7 @@ def build_config(args):
     cfg = PrepareConfig(size=args.size, clip_frames=args.clip_frames, clip_stride=args.clip_stride,
                         frames=parse_range(args.frames), reference=args.reference, flip=args.flip,
                         scales=scales, rotations=rotations, warp_reference=args.warp_reference,
-                        crop=CropConfig(size=args.size, scale=args.crop_scale), seed=args.seed)
+                        crop=CropConfig(size=args.size, scale=args.crop_scale, centre=args.crop_centre), seed=args.seed)
     return cfg
 
 

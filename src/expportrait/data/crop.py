@@ -5,8 +5,9 @@ the convention of ``render.camera``). The crop of size S maps the box onto the S
 ``x_c = s (x + 0.5 - x0) - 0.5`` with ``s = S / side`` and ``x0 = cx - side / 2``.
 
 Boxes come from iBUG-68 landmarks (``HeadFit.landmarks68_2d``): the centre sits between the eye
-centre and the mouth centre (so the face sits at the same place in every crop), the side is
-``scale`` times the face width (jaw point 0 to 16, rotation invariant). Centre and side are
+centre and the mouth centre (so the face sits at the same place in every crop; ``centre="mouth"``:
+on the mouth centre, for a close crop of the mouth), the side is ``scale`` times the face width
+(jaw point 0 to 16, rotation invariant). Centre and side are
 Gaussian-filtered in time (offline, zero lag); the side gets a wider filter than the centre because
 scale "breathing" is the most visible jitter. ``static=True`` uses one box for the whole clip.
 """
@@ -31,6 +32,7 @@ class CropConfig:
     side_sigma: float = 6.0    # Gaussian sigma (frames) of the box side
     static: bool = False       # one box (the median) for all frames
     feather: float = 0.15      # paste-back mask: soft edge width as a fraction of the crop side
+    centre: str = "face"       # "face": between eyes and mouth; "mouth": the mouth's centre
 
 
 def gaussian_filter_time(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -42,19 +44,23 @@ def gaussian_filter_time(x: np.ndarray, sigma: float) -> np.ndarray:
     return gaussian_filter1d(x, sigma, axis=0, mode="nearest")
 
 
-def raw_boxes(landmarks68: np.ndarray, scale: float = 2.2) -> np.ndarray:
-    """landmarks68 (F, 68, 2) pixels -> (F, 3) per-frame boxes (cx, cy, side), unsmoothed."""
+def raw_boxes(landmarks68: np.ndarray, scale: float = 2.2, centre: str = "face") -> np.ndarray:
+    """landmarks68 (F, 68, 2) pixels -> (F, 3) per-frame boxes (cx, cy, side), unsmoothed;
+    ``centre`` "face" (between eyes and mouth) or "mouth"."""
     lmk = np.asarray(landmarks68, np.float64)
     if lmk.ndim != 3 or lmk.shape[1:] != (68, 2):
         raise UserError(f"crop boxes need (F, 68, 2) landmarks, got {lmk.shape}")
-    centre = (lmk[:, EYES].mean(1) + lmk[:, MOUTH].mean(1)) / 2        # (F, 2)
+    if centre not in ("face", "mouth"):
+        raise UserError(f"crop centre must be 'face' or 'mouth', got {centre!r}")
+    mouth = lmk[:, MOUTH].mean(1)                                       # (F, 2)
+    centre = mouth if centre == "mouth" else (lmk[:, EYES].mean(1) + mouth) / 2   # (F, 2)
     width = np.linalg.norm(lmk[:, 16] - lmk[:, 0], axis=-1)             # (F,)
     return np.concatenate([centre, (width * scale)[:, None]], 1)
 
 
 def face_boxes(landmarks68: np.ndarray, cfg: CropConfig = CropConfig()) -> np.ndarray:
     """landmarks68 (F, 68, 2) pixels -> (F, 3) temporally stable boxes (cx, cy, side) pixels."""
-    box = raw_boxes(landmarks68, cfg.scale)
+    box = raw_boxes(landmarks68, cfg.scale, cfg.centre)
     if cfg.static:
         return np.repeat(np.median(box, 0, keepdims=True), len(box), 0)
     centre = gaussian_filter_time(box[:, :2], cfg.centre_sigma)
