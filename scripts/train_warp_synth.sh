@@ -22,7 +22,9 @@
 #   2. the shipped generator with residual_base "warp" and its output projection zeroed (it starts
 #      by returning the warp), fine-tuned $STEPS steps at lr 1e-4 on 9-frame clips with the
 #      shipped VAE (trained on carphone_man and astronaut, both training people)
-#   3. export the EMA generator + the shipped VAE as fp16 into $OUT
+#   3. export a checkpoint into $OUT: the shipped generator and VAE, the EMA generator as its
+#      learned part (DIR/synth, fp16) and $PIPELINE_JSON (synthesize "mouth"; the mouth recipe's
+#      also sets synth_crop, the crops that generator was trained on)
 #
 # Measured (2026-12-02, 2 CPU cores, STEPS=2000): step 1 about 20 min (the videos 12 min
 # while another job shared the machine, the 13 portraits 8 min; 576 clips), step 2 1165 s (latents
@@ -39,6 +41,7 @@ CROP_CENTRE=${CROP_CENTRE:-face}     # mouth: scripts/train_mouth_synth.sh
 CROP_SCALE=${CROP_SCALE:-2.2}
 SHIPPED=${SHIPPED:-src/expportrait/checkpoints/demo}
 OUT=${OUT:-runs/warp-synth-ckpt}
+PIPELINE_JSON=${PIPELINE_JSON:-configs/demo/pipeline-synth-$CROP_CENTRE.json}
 PORTRAITS=(franck_still connery connery_beard cage cage2 bieber bieber2 murray chuck clooney kim
            rihanna terminator)
 
@@ -85,8 +88,10 @@ fi
 expportrait train-generator --config configs/train/demo-res.json --preset demo16 --data "$DATA" \
     --out "$RUN" --init "$RUN-init" --vae-dir "$SHIPPED/vae" --num-frames 9 --max-steps "$STEPS" \
     --lr 1e-4 --resume latest
-python - "$RUN/final/ema" "$SHIPPED/vae" "$OUT" <<'PY'
+python - "$SHIPPED" "$OUT" "$PIPELINE_JSON" "$RUN/final/ema" <<'PY'
 import sys
 from expportrait.pipeline import export_checkpoint
-print("exported", export_checkpoint(sys.argv[1], sys.argv[2], sys.argv[3], "configs/demo/pipeline.json"))
+shipped, out, pipeline_json, synth = sys.argv[1:]
+print("exported", export_checkpoint(f"{shipped}/generator", f"{shipped}/vae", out, pipeline_json,
+                                    synth_dir=synth))
 PY

@@ -36,14 +36,15 @@ def test_boxes_are_smooth_and_cover_the_face(carphone):
 
 def test_mouth_centred_boxes_hold_the_mouth(carphone):
     """centre="mouth": a close crop on the mouth (warp_first's learned mouth): the lips fill a
-    large part of it, the eyes are outside."""
+    large part of it, the eyes sit at its edge (a face-centred crop holds them near its middle)."""
     frames, lmk = carphone
     box = raw_boxes(lmk, 0.8, centre="mouth")
     assert np.allclose(box[:, :2], lmk[:, 48:68].mean(1))
     boxes = face_boxes(lmk, CropConfig(scale=0.8, centre="mouth"))
     half = boxes[:, 2:3] / 2
     assert np.all(np.abs(lmk[:, 48:68] - boxes[:, None, :2]) < half[:, None])    # lips inside
-    assert np.all(np.abs(lmk[:, 36:48] - boxes[:, None, :2]).max(-1) > half)     # eyes outside
+    for eye in (slice(36, 42), slice(42, 48)):                                   # eyes at the edge
+        assert np.all(np.abs(lmk[:, eye].mean(1) - boxes[:, :2]).max(-1) > 0.9 * half[:, 0])
     width = (lmk[:, 54, 0] - lmk[:, 48, 0]) / boxes[:, 2]
     assert 0.4 < width.mean() < 0.7, width.mean()
     with pytest.raises(UserError, match="centre"):

@@ -144,19 +144,21 @@ def test_warp_first_synthesizes_only_the_open_mouth(parts, media, own):
 
 def test_checkpoint_with_a_learned_part_round_trips(parts, tmp_path):
     """export_checkpoint(synth_dir=...) writes DIR/synth in fp16 and from_checkpoint loads it
-    as the pipeline's synth_generator (strictly: the same weights)."""
+    as the pipeline's synth_generator (strictly: the same weights); the committed pipeline.json
+    of the mouth recipe (scripts/train_mouth_synth.sh) turns it on, on its mouth crops."""
+    from pathlib import Path
     from expportrait.generator.model import ReenactGenerator
     from expportrait.pipeline import export_checkpoint
     parts["gen"].save_pretrained(tmp_path / "g")
     torch.manual_seed(2)
     ReenactGenerator(parts["gen"].config).save_pretrained(tmp_path / "s")
     parts["vae"].save_pretrained(str(tmp_path / "v"))
-    (tmp_path / "p.json").write_text(json.dumps({"pipeline": {"synthesize": ["mouth"],
-                                     "synth_crop": {"centre": "mouth", "scale": 0.8}}}))
-    out = export_checkpoint(tmp_path / "g", tmp_path / "v", tmp_path / "ckpt", tmp_path / "p.json",
+    recipe = Path(__file__).parents[1] / "configs" / "demo" / "pipeline-synth-mouth.json"
+    out = export_checkpoint(tmp_path / "g", tmp_path / "v", tmp_path / "ckpt", recipe,
                             synth_dir=tmp_path / "s")
     pipe = ReenactPipeline.from_checkpoint(out)
     assert pipe.config.synthesize == ("mouth",) and pipe.config.synth_crop.centre == "mouth"
+    assert pipe.config.synth_crop.scale == 0.8 and pipe.config.crop.scale == 2.2
     want = ReenactGenerator.from_pretrained(tmp_path / "s").state_dict()
     got = pipe.synth_generator.state_dict()
     assert set(got) == set(want)

@@ -240,21 +240,27 @@ class ReenactPipeline:
         return render_crop_normals(self.head, fit, crop_cameras(fit.camera.numpy(), boxes, S), S,
                                    eyes=self.config.eyes)
 
-    def conditions(self, source: Video, source_fit, ref: int, driven) -> dict:
-        c = self.config.crop
+    def conditions(self, source: Video, source_fit, ref: int, driven, c: CropConfig | None = None,
+                   warped_frames: np.ndarray | None = None) -> dict:
+        """The generator's inputs on crops ``c`` (default ``config.crop``): boxes (F, 3), ref_box
+        (1, 3), ref_crop and ref_normal (S, S, 3), pose_normals (F, S, S, 3) uint8 and, where a warp
+        is used, warped_frames (F, H, W, 3) and warped (F, S, S, 3) uint8 (``warped_frames``: the
+        reference already warped, reused instead of warped again)."""
+        c = c or self.config.crop
         boxes = face_boxes(driven.landmarks68_2d.numpy(), c)                      # (F, 3)
         ref_fit = source_fit.frames(slice(ref, ref + 1))
         ref_box = face_boxes(ref_fit.landmarks68_2d.numpy(), c)                   # (1, 3)
         ref_img = source.frames[self.config.reference_frame][None]
         out = {"boxes": boxes, "ref_box": ref_box, "ref_crop": crop(ref_img, ref_box, c.size)[0],
-               "ref_image": ref_img,                                              # (1, H, W, 3)
-               "ref_normal": self.render_crop_normals(ref_fit, ref_box)[0],
-               "pose_normals": self.render_crop_normals(driven, boxes)}
+               "ref_normal": self.render_crop_normals(ref_fit, ref_box, c.size)[0],
+               "pose_normals": self.render_crop_normals(driven, boxes, c.size)}
         variant = self.config.variant
-        if variant in WARP_VARIANTS or (self.generator.config.residual_base == "warp"
-                                        and variant != "repeat_reference"):
-            out["warped_frames"] = self.warp_reference(ref_img[0], ref_fit, driven)  # (F, H, W, 3)
-            out["warped"] = crop(out["warped_frames"], boxes, c.size)              # (F, S, S, 3)
+        if warped_frames is None and (variant in WARP_VARIANTS or (
+                self.generator.config.residual_base == "warp" and variant != "repeat_reference")):
+            warped_frames = self.warp_reference(ref_img[0], ref_fit, driven)    # (F, H, W, 3)
+        if warped_frames is not None:
+            out["warped_frames"] = warped_frames
+            out["warped"] = crop(warped_frames, boxes, c.size)                    # (F, S, S, 3)
         return out
 
     def warp_reference(self, image: np.ndarray, ref_fit, driven) -> np.ndarray:
@@ -307,8 +313,8 @@ class ReenactPipeline:
                          sampler=cfg.sampler)                                     # (1, 3, F, S, S)
         return _frames_uint8(video[0])                                            # (F, S, S, 3)
 
-    def synthesize(self, cond: dict, source_fit, ref: int, driven, steps: int | None,
-                   seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def synthesize(self, cond: dict, source: Video, source_fit, ref: int, driven,
+                   steps: int | None, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """warp_first's learned part (``synth_generator``, else the pipeline's generator, on
         ``synth_crop`` crops, else the face crops of ``cond``): its crops kept only where the warp
         cannot show the answer -> (the warped crops (F, S', S', 3) uint8 with those regions
@@ -319,17 +325,9 @@ class ReenactPipeline:
         if unknown:
             raise UserError(f"synthesize takes the regions ('mouth',), got {sorted(unknown)}")
         model = self.synth_generator or self.generator
-        c = self.config.synth_crop
-        if c is not None:                     # its own crops: boxes, reference, normals, warp
-            S = model.config.resolution
-            c = replace(c, size=S)
-            ref_fit = source_fit.frames(slice(ref, ref + 1))
-            ref_box = face_boxes(ref_fit.landmarks68_2d.numpy(), c)                   # (1, 3)
-            boxes = face_boxes(driven.landmarks68_2d.numpy(), c)                      # (F, 3)
-            cond = {"boxes": boxes, "ref_crop": crop(cond["ref_image"], ref_box, S)[0],
-                    "ref_normal": self.render_crop_normals(ref_fit, ref_box, S)[0],
-                    "pose_normals": self.render_crop_normals(driven, boxes, S),
-                    "warped": crop(cond["warped_frames"], boxes, S)}
+        if self.config.synth_crop is not None:    # its own crops around the same warped frames
+            c = replace(self.config.synth_crop, size=model.config.resolution)
+            cond = self.conditions(source, source_fit, ref, driven, c, cond["warped_frames"])
         S = cond["warped"].shape[1]
         gen = self.generate(cond["ref_crop"], cond["ref_normal"], cond["pose_normals"], steps, seed,
                             warped=cond["warped"] if model.config.residual_base == "warp" else None,
@@ -391,7 +389,7 @@ class ReenactPipeline:
         elif self.config.variant in WARP_VARIANTS:
             crops = cond["warped"]
             if self.config.variant == "warp_first" and self.config.synthesize:
-                synth = self.synthesize(cond, source_fit, ref, driven, steps, seed)
+                synth = self.synthesize(cond, source, source_fit, ref, driven, steps, seed)
                 if self.config.synth_crop is None:          # the face crops, generated inside
                     crops = synth[0]
         else:
