@@ -51,9 +51,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from renderer import bench_renderer, place_in_view
-    threads = torch.get_num_threads()
-    from test_tracking_synthetic import synthetic_recovery  # the test module pins 1 thread
-    torch.set_num_threads(threads)
+    from test_tracking_synthetic import synthetic_recovery
 
     from expportrait.data.video import read_source
     from expportrait.head import load_head

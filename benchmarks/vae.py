@@ -37,10 +37,11 @@ def main() -> None:
     from expportrait.commands.evaluate import project_tracker
     from expportrait.data.crop import crop, face_boxes, paste_back
     from expportrait.data.video import Video, read_source
+    from expportrait.export import default_checkpoint
     from expportrait.generator.config import get_preset, vae_spatial_compression
-    from expportrait.pipeline import ReenactPipeline, default_checkpoint
     from expportrait.generator.vae import build_vae
     from expportrait.metrics.report import evaluate
+    from expportrait.pipeline import ReenactPipeline
     from reenact import down_up, vae_ceilings, value
 
     torch.set_num_threads(args.threads)

@@ -86,7 +86,7 @@ expportrait train-generator --config configs/train/demo.json --data "$DATA" --va
 export_demo() {  # EMA generator folder, VAE folder -> fp16 checkpoint in $DEMO8
     python - "$1" "$2" "$DEMO8" <<'PY'
 import sys
-from expportrait.pipeline import export_checkpoint
+from expportrait.export import export_checkpoint
 out = export_checkpoint(sys.argv[1], sys.argv[2], sys.argv[3], "configs/demo/pipeline.json")
 print(f"exported the 8x8-latent demo checkpoint to {out}")
 PY

@@ -76,7 +76,7 @@ if [ ! -f "$VAE_DEC2/config.json" ]; then
 fi
 python - "$RUN/final/ema" "$VAE_DEC2" "$OUT" <<'PY'
 import sys
-from expportrait.pipeline import export_checkpoint
+from expportrait.export import export_checkpoint
 print("exported", export_checkpoint(sys.argv[1], sys.argv[2], sys.argv[3], "configs/demo/pipeline.json"))
 PY
 du -sh "$OUT"

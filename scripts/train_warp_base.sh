@@ -40,6 +40,6 @@ expportrait train-generator --config configs/train/demo-res.json --data "$DATA" 
     --resume latest
 python - "$RUN/final/ema" "$SHIPPED/vae" "$OUT" <<'PY'
 import sys
-from expportrait.pipeline import export_checkpoint
+from expportrait.export import export_checkpoint
 print("exported", export_checkpoint(sys.argv[1], sys.argv[2], sys.argv[3], "configs/demo/pipeline.json"))
 PY

@@ -90,7 +90,7 @@ expportrait train-generator --config configs/train/demo-res.json --preset demo16
     --lr 1e-4 --resume latest
 python - "$SHIPPED" "$OUT" "$PIPELINE_JSON" "$RUN/final/ema" <<'PY'
 import sys
-from expportrait.pipeline import export_checkpoint
+from expportrait.export import export_checkpoint
 shipped, out, pipeline_json, synth = sys.argv[1:]
 print("exported", export_checkpoint(f"{shipped}/generator", f"{shipped}/vae", out, pipeline_json,
                                     synth_dir=synth))

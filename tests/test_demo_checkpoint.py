@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from expportrait.pipeline import default_checkpoint
+from expportrait.export import default_checkpoint
 
 pytestmark = pytest.mark.skipif(not (default_checkpoint() / "generator" / "config.json").is_file(),
                                 reason="the demo checkpoint is not in this checkout")

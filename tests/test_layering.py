@@ -16,7 +16,7 @@ LAYERS = [
     {"tracking"},
     {"transfer"},
     {"generator"},
-    {"pipeline"},
+    {"pipeline", "export", "outputs"},
     {"commands"},
     {"cli", "__main__"},
 ]

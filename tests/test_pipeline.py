@@ -9,8 +9,9 @@ import torch
 from expportrait.cli import main
 from expportrait.data.video import Video, read_source, read_video
 from expportrait.errors import UserError
-from expportrait.pipeline import (PipelineConfig, ReenactPipeline, check_checkpoint,
-                                            write_outputs)
+from expportrait.export import check_checkpoint
+from expportrait.outputs import write_outputs
+from expportrait.pipeline import PipelineConfig, ReenactPipeline
 from expportrait.tracking.config import BaseStageConfig, TrackConfig
 
 FAST = TrackConfig(stages=("base",), base=BaseStageConfig(rigid_iters=30, iters=60))
@@ -148,7 +149,7 @@ def test_checkpoint_with_a_learned_part_round_trips(parts, tmp_path):
     of the mouth recipe (scripts/train_mouth_synth.sh) turns it on, on its mouth crops."""
     from pathlib import Path
     from expportrait.generator.model import ReenactGenerator
-    from expportrait.pipeline import export_checkpoint
+    from expportrait.export import export_checkpoint
     parts["gen"].save_pretrained(tmp_path / "g")
     torch.manual_seed(2)
     ReenactGenerator(parts["gen"].config).save_pretrained(tmp_path / "s")

@@ -3,6 +3,7 @@ the rendered frames (+ the true 2D landmarks) and recover the detailed vertices.
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 
 from expportrait.head import load_head
@@ -14,7 +15,15 @@ from expportrait.tracking.fit import make_camera
 from expportrait.tracking.landmarks import LandmarkTrack
 from expportrait.tracking.track import track_video
 
-torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These fits on one thread (their figures as recorded), the rest of the suite untouched."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def smooth_field(L, n, g, scale, iters):

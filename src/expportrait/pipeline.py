@@ -22,10 +22,11 @@ Numbered steps of ``ReenactPipeline.__call__`` (components are injected, so each
    ``crop.clear_head``) at its original resolution with a feathered elliptical mask.
 8. ``align_to_driver`` (self mode, warp engines, ``align_landmarks``): each result frame moved
    by a thin-plate spline so that its MediaPipe landmarks land on the driver frame's.
-9. ``write_outputs`` (the caller): ``OUT.mp4`` (driving audio carried over) and
+9. ``outputs.write_outputs`` (the caller): ``OUT.mp4`` (driving audio carried over) and
    ``OUT.compare.mp4`` (source | driver | result).
 
-Checkpoint folder layout (``ReenactPipeline.from_checkpoint``; the shipped demo is
+Checkpoint folder layout (``ReenactPipeline.from_checkpoint``, assembled by
+``export.export_checkpoint``; the shipped demo is
 ``expportrait/checkpoints/demo``)::
 
     DIR/generator/{config.json, model.safetensors}   ReenactGenerator (fp16 is fine)
@@ -47,8 +48,9 @@ import torch
 
 from expportrait.config import from_dict
 from expportrait.data.crop import CropConfig, clear_head, crop, crop_cameras, face_boxes, paste_back
-from expportrait.data.video import Video, write_video
+from expportrait.data.video import Video
 from expportrait.errors import UserError
+from expportrait.export import check_checkpoint, default_checkpoint
 from expportrait.generator.config import pixel_frames
 from expportrait.generator.sampling import GUIDE
 from expportrait.render.maps import normal_map_coverage
@@ -56,7 +58,6 @@ from expportrait.tracking.config import TrackConfig
 from expportrait.tracking.gaze import track_with_gaze
 
 MODES = ("auto", "self", "cross")
-CHECKPOINT_ROOT = Path(__file__).resolve().parent / "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -202,11 +203,23 @@ class ReenactPipeline:
         fit = track_with_gaze(source.frames[idx], source.fps, cfg, self.head, "source")[0]
         return fit, idx.index(r)
 
-    def track_driver(self, driving: Video):
+    def detect_driver(self, driving: Video):
+        """The driver's MediaPipe landmarks (LandmarkTrack, face ``driving_face_index``), found
+        once for tracking (step 3) and alignment (step 8)."""
+        from expportrait.tracking.landmarks import detect_video
+        try:
+            return detect_video(driving.frames, face_index=self.config.driving_face_index,
+                                detector=self.tracker_cfg.face_detector)
+        except UserError as exc:
+            raise UserError(f"driving video: {exc}") from None
+
+    def track_driver(self, driving: Video, landmarks=None):
+        """-> the driver's fit (``landmarks``: its ``detect_driver`` track, else detected here)."""
         cfg = replace(self.tracker_cfg, face_index=self.config.driving_face_index)
         if self.config.driver_stages and self.config.variant != "direct_copy":  # it needs the driver's Delta_f
             cfg = replace(cfg, stages=tuple(self.config.driver_stages))
-        return track_with_gaze(driving.frames, driving.fps, cfg, self.head, "driving video")[0]
+        return track_with_gaze(driving.frames, driving.fps, cfg, self.head, "driving video",
+                               landmarks=landmarks)[0]
 
     # ------------------------------------------------------------------ 4. transfer
     def transfer(self, source_fit, driving_fit, mode: str, ref: int):
@@ -338,13 +351,14 @@ class ReenactPipeline:
         return crops, mask, cond["boxes"]
 
     # ------------------------------------------------------------------ 8. alignment
-    def align_to_driver(self, frames: np.ndarray, driving: Video) -> np.ndarray:
+    def align_to_driver(self, frames: np.ndarray, driving: Video, landmarks=None) -> np.ndarray:
         """Result frames (F, H, W, 3) uint8 in the driver's image (self mode) -> the same, each
-        moved so that its MediaPipe landmarks land on the driver frame's
-        (``transfer.landmark_align.align_frames``; frames without a face on either side are kept)."""
+        moved so that its MediaPipe landmarks land on the driver frame's (``landmarks``: the
+        driver's ``detect_driver`` track, else detected here;
+        ``transfer.landmark_align.align_frames``; frames without a face on either side are kept)."""
         from expportrait.tracking.landmarks import detect_video
         from expportrait.transfer.landmark_align import MESH_POINTS, align_frames
-        drv = detect_video(driving.frames, face_index=self.config.driving_face_index)
+        drv = landmarks or self.detect_driver(driving)
         try:
             res = detect_video(frames)
         except UserError:                     # no face in any result frame: nothing to align
@@ -375,7 +389,10 @@ class ReenactPipeline:
         lm = source_fit.landmarks68_2d[ref].numpy()                               # the chosen face
         mode = self.resolve_mode(source, driving, mode, np.concatenate([lm.min(0), lm.max(0)]))
         lap("fit_source")
-        driving_fit = driving_fit if driving_fit is not None else self.track_driver(driving)  # 3
+        drv_lmk = None                                                            # 3
+        if driving_fit is None:
+            drv_lmk = self.detect_driver(driving)
+            driving_fit = self.track_driver(driving, drv_lmk)
         if driving_fit.num_frames != len(driving.frames):
             raise UserError(f"driving fit has {driving_fit.num_frames} frames, the video {len(driving.frames)}")
         lap("track_driver")
@@ -408,7 +425,7 @@ class ReenactPipeline:
             frames = paste_back(background, crops, cond["boxes"], self.config.crop.feather)
         lap("paste_back")
         if self.config.align_landmarks and mode == "self" and self.config.variant in WARP_VARIANTS:
-            frames = self.align_to_driver(frames, driving)                        # 8
+            frames = self.align_to_driver(frames, driving, drv_lmk)               # 8
         lap("align")
         return ReenactResult(frames=frames, crops=crops, pose_normals=cond["pose_normals"],
                              ref_crop=cond["ref_crop"], ref_normal=cond["ref_normal"],
@@ -453,79 +470,3 @@ def render_crop_normals(head, fit, cameras: np.ndarray, size: int, idx=None, eye
         fit = fit.frames(torch.as_tensor(np.asarray(idx)))
     cam = torch.as_tensor(np.asarray(cameras), dtype=torch.float32)
     return render_normals(head, replace(fit, camera=cam), eyes=eyes, size=(size, size))
-
-
-def default_checkpoint() -> Path:
-    return CHECKPOINT_ROOT / "demo"
-
-
-RECIPE = "bash scripts/train_demo.sh (see docs/training.md)"
-
-
-def check_checkpoint(folder: Path) -> None:
-    missing = [p for p in ("generator/config.json", "generator/model.safetensors", "vae/config.json")
-               if not (folder / p).is_file()]
-    if missing:
-        if folder.resolve() == default_checkpoint().resolve():
-            raise UserError(f"the demo checkpoint {folder} is missing ({missing[0]}); make it with {RECIPE}")
-        raise UserError(f"checkpoint {folder} is incomplete: missing {', '.join(missing)}")
-
-
-def export_checkpoint(generator_dir: str | Path, vae_dir: str | Path, out: str | Path,
-                      pipeline_json: str | Path | None = None, dtype=torch.float16,
-                      synth_dir: str | Path | None = None) -> Path:
-    """Assemble a checkpoint folder (layout above) from a trained generator export (e.g.
-    ``RUN/final/ema``), a VAE folder and optionally warp_first's learned part (``synth_dir``, a
-    generator export), cast to ``dtype`` (fp16: tens of MB at most)."""
-    import shutil
-
-    from diffusers import AutoencoderKLWan
-
-    from expportrait.generator.model import ReenactGenerator
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    ReenactGenerator.from_pretrained(generator_dir).save_pretrained(tmp / "generator", dtype=dtype)
-    if synth_dir:
-        ReenactGenerator.from_pretrained(synth_dir).save_pretrained(tmp / "synth", dtype=dtype)
-    vae = AutoencoderKLWan.from_pretrained(str(vae_dir), local_files_only=True, torch_dtype=dtype)
-    vae.save_pretrained(str(tmp / "vae"))
-    if pipeline_json:
-        shutil.copy(pipeline_json, tmp / "pipeline.json")
-    if (out / "README.md").is_file():                 # the folder's own notes survive a re-export
-        shutil.copy(out / "README.md", tmp / "README.md")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    return out
-
-
-def compare_frames(source: np.ndarray, driving: np.ndarray, result: np.ndarray) -> np.ndarray:
-    """source (F_s, H_s, W_s, 3), driving (F, H_d, W_d, 3), result (F, H, W, 3) uint8
-    -> (F, H, W_s' + W_d' + W, 3): the three resized to the result's height side by side
-    (a 1-frame source is held)."""
-    import cv2
-    H = result.shape[1]
-
-    def fit_h(img):
-        w = max(2, round(img.shape[1] * H / img.shape[0]))
-        return cv2.resize(img, (w, H), interpolation=cv2.INTER_AREA)
-
-    out = []
-    for i in range(len(result)):
-        s = source[min(i, len(source) - 1)]
-        out.append(np.concatenate([fit_h(s), fit_h(driving[min(i, len(driving) - 1)]), result[i]], 1))
-    return np.stack(out)
-
-
-def write_outputs(result: ReenactResult, out: str | Path, source: Video, driving: Video) -> tuple[Path, Path]:
-    """OUT.mp4 (driving audio carried over) and OUT.compare.mp4 (source | driver | result)."""
-    out = Path(out)
-    if out.suffix.lower() != ".mp4":
-        raise UserError(f"--out must end in .mp4, got {out}")
-    write_video(out, result.frames, result.fps, audio_from=driving.path)
-    ref = source.frames[[result.reference_frame]]
-    cmp_path = out.with_suffix(".compare.mp4")
-    write_video(cmp_path, compare_frames(ref, driving.frames, result.frames), result.fps)
-    return out, cmp_path

@@ -64,7 +64,7 @@ class Reenactor:
         """-> (result.mp4, result.compare.mp4, info dict). Raises UserError on bad input."""
         from expportrait.commands.reenact import read_inputs, run_info
         from expportrait.errors import UserError
-        from expportrait.pipeline import write_outputs
+        from expportrait.outputs import write_outputs
 
         if not source_path:
             raise UserError("upload a source portrait (image or video) first")
@@ -243,7 +243,7 @@ def run(args) -> int:
         import gradio  # noqa: F401
     except ImportError:
         raise UserError('the web app needs gradio: pip install "expportrait[app]"') from None
-    from expportrait.pipeline import check_checkpoint, default_checkpoint
+    from expportrait.export import check_checkpoint, default_checkpoint
 
     check_checkpoint(Path(args.checkpoint) if args.checkpoint else default_checkpoint())  # error before serving
     if args.max_frames < 2:

@@ -40,7 +40,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from expportrait.data.video import Video, read_source
     from expportrait.errors import atomic_path
-    from expportrait.pipeline import ReenactPipeline, write_outputs
+    from expportrait.outputs import write_outputs
+    from expportrait.pipeline import ReenactPipeline
 
     out = Path(args.out)
     pipe = ReenactPipeline.from_checkpoint(args.checkpoint, device=args.device)  # clear error if missing
@@ -91,7 +92,7 @@ def _cross(pipe, source, carphone, args, path, tracker) -> dict:
     """``source`` driven by carphone (its first ``--max-frames``), mode cross -> ``path`` (+
     compare video) and its metrics: identity to the source, timings, seconds."""
     from expportrait.data.video import Video
-    from expportrait.pipeline import write_outputs
+    from expportrait.outputs import write_outputs
     driving = carphone if args.max_frames is None else Video(
         carphone.frames[:args.max_frames], carphone.fps, carphone.path)
     t = time.perf_counter()

@@ -148,7 +148,7 @@ def guidance(pipe) -> dict:
 
 def run(args) -> int:
     from expportrait.errors import UserError, atomic_path
-    from expportrait.pipeline import write_outputs
+    from expportrait.outputs import write_outputs
 
     if not str(args.out).lower().endswith(".mp4"):
         raise UserError(f"--out must end in .mp4, got {args.out}")

@@ -114,16 +114,17 @@ def synthetic_iris_points(head, fit: HeadFit, gaze: Tensor, cfg: EyeConfig = Eye
 
 
 def track_with_gaze(frames: np.ndarray, fps: float, cfg, head, what: str | None = "video",
-                    progress: bool = False) -> tuple[HeadFit, dict]:
+                    progress: bool = False, landmarks=None) -> tuple[HeadFit, dict]:
     """frames (F, H, W, 3) uint8 -> (HeadFit with ``gaze``, tracking report): MediaPipe
     landmarks of face ``cfg.face_index`` found by ``cfg.face_detector`` (``tracking.detect``),
     ``tracking.track.track_video`` with ``cfg`` (a TrackConfig), iris gaze. ``what``
-    (if not None) prefixes the error when no face is found."""
+    (if not None) prefixes the error when no face is found; ``landmarks``: that LandmarkTrack
+    already detected (``detect_video`` is then skipped)."""
     from expportrait.tracking.landmarks import detect_video
     from expportrait.tracking.track import track_video
     try:
-        lmk = detect_video(frames, face_index=cfg.face_index, progress=progress,
-                           detector=getattr(cfg, "face_detector", "mediapipe"))
+        lmk = landmarks or detect_video(frames, face_index=cfg.face_index, progress=progress,
+                                        detector=getattr(cfg, "face_detector", "mediapipe"))
     except UserError as exc:
         if what is None:
             raise
