@@ -53,10 +53,10 @@ def main() -> None:
     tracked = {}                     # every run tracks the same two clips: track them once
     track = P.track_with_gaze
 
-    def track_once(frames, fps, cfg, head, what):
+    def track_once(frames, fps, cfg, head, what, landmarks=None):
         key = (frames.shape, frames[::7].tobytes(), tuple(cfg.stages), what)
         if key not in tracked:
-            tracked[key] = track(frames, fps, cfg, head, what)
+            tracked[key] = track(frames, fps, cfg, head, what, landmarks=landmarks)
         return tracked[key]
     P.track_with_gaze = track_once
 

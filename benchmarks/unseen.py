@@ -144,10 +144,10 @@ def memoised_tracking():
     import expportrait.pipeline as P
     real, memo = P.track_with_gaze, {}
 
-    def cached(frames, fps, cfg, head, what=None, progress=False):
+    def cached(frames, fps, cfg, head, what=None, progress=False, landmarks=None):
         key = (hashlib.sha1(np.ascontiguousarray(frames)).hexdigest(), frames.shape, float(fps), cfg)
-        if key not in memo:
-            memo[key] = real(frames, fps, cfg, head, what, progress)
+        if key not in memo:     # the same frames' landmarks are the same: not part of the key
+            memo[key] = real(frames, fps, cfg, head, what, progress, landmarks=landmarks)
         return memo[key]
     P.track_with_gaze = cached
     try:
