@@ -91,7 +91,7 @@ class PipelineConfig:
     #   at the source's resolution: "mouth" = the driven open mouth. Off by default: on the
     #   unseen self clip it loses 0.3-0.9 dB against the warp's own mouth (benchmarks/unseen.py)
     synth_crop: CropConfig | None = None  # the crops of the learned part (None: ``crop``;
-    #   the shipped mouth generator: centre "mouth", 0.8 face widths); size = its generator's
+    #   scripts/train_mouth_synth.sh's: centre "mouth", 0.8 face widths); size = its generator's
     align_landmarks: bool = True       # self mode (absolute pose), warp engines: each result
     #   frame is moved by a thin-plate spline that carries its MediaPipe landmarks onto the
     #   driver's (``transfer.landmark_align``): removes the two fits' residuals (~1.4 px)
