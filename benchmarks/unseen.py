@@ -138,9 +138,10 @@ def face_box_crops(frames: np.ndarray, lmk: np.ndarray, size: int = 128) -> np.n
 
 @contextmanager
 def memoised_tracking():
-    """Within: ``pipeline.track_with_gaze`` (the pipeline's source and driver tracking) answers a
-    repeated call (same frames, fps, TrackConfig) from memory, so every variant reuses the fits
-    the pipeline itself would make (direct_copy's personalized driver fit included)."""
+    """Within: ``pipeline.track_with_gaze`` (the pipeline's source and driver tracking) and
+    ``ReenactPipeline.detect_driver`` (the driver's landmarks) answer a repeated call (same
+    frames and configs) from memory, so every variant reuses the fits and landmarks the pipeline
+    itself would make (direct_copy's personalized driver fit included)."""
     import expportrait.pipeline as P
     real, memo = P.track_with_gaze, {}
 
@@ -149,11 +150,19 @@ def memoised_tracking():
         if key not in memo:     # the same frames' landmarks are the same: not part of the key
             memo[key] = real(frames, fps, cfg, head, what, progress, landmarks=landmarks)
         return memo[key]
-    P.track_with_gaze = cached
+    real_detect, found = P.ReenactPipeline.detect_driver, {}
+
+    def detect_once(pipe, driving):
+        key = (hashlib.sha1(np.ascontiguousarray(driving.frames)).hexdigest(),
+               pipe.config.driving_face_index, pipe.tracker_cfg.face_detector)
+        if key not in found:
+            found[key] = real_detect(pipe, driving)
+        return found[key]
+    P.track_with_gaze, P.ReenactPipeline.detect_driver = cached, detect_once
     try:
         yield
     finally:
-        P.track_with_gaze = real
+        P.track_with_gaze, P.ReenactPipeline.detect_driver = real, real_detect
 
 
 def contact_frames(lmk: np.ndarray) -> list[int]:

@@ -148,8 +148,9 @@ def test_checkpoint_with_a_learned_part_round_trips(parts, tmp_path):
     as the pipeline's synth_generator (strictly: the same weights); the committed pipeline.json
     of the mouth recipe (scripts/train_mouth_synth.sh) turns it on, on its mouth crops."""
     from pathlib import Path
-    from expportrait.generator.model import ReenactGenerator
+
     from expportrait.export import export_checkpoint
+    from expportrait.generator.model import ReenactGenerator
     parts["gen"].save_pretrained(tmp_path / "g")
     torch.manual_seed(2)
     ReenactGenerator(parts["gen"].config).save_pretrained(tmp_path / "s")

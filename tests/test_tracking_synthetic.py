@@ -16,7 +16,6 @@ from expportrait.tracking.landmarks import LandmarkTrack
 from expportrait.tracking.track import track_video
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """These fits on one thread (their figures as recorded), the rest of the suite untouched."""

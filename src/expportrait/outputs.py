@@ -29,7 +29,8 @@ def compare_frames(source: np.ndarray, driving: np.ndarray, result: np.ndarray) 
 
 
 def write_outputs(result, out: str | Path, source: Video, driving: Video) -> tuple[Path, Path]:
-    """result (``pipeline.ReenactResult``) -> OUT.mp4 (driving audio carried over) and OUT.compare.mp4 (source | driver | result)."""
+    """result (``pipeline.ReenactResult``) -> OUT.mp4 (driving audio carried over) and
+    OUT.compare.mp4 (source | driver | result)."""
     out = Path(out)
     if out.suffix.lower() != ".mp4":
         raise UserError(f"--out must end in .mp4, got {out}")

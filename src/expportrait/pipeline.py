@@ -214,7 +214,9 @@ class ReenactPipeline:
             raise UserError(f"driving video: {exc}") from None
 
     def track_driver(self, driving: Video, landmarks=None):
-        """-> the driver's fit (``landmarks``: its ``detect_driver`` track, else detected here)."""
+        """-> the driver's fit (``landmarks``: its ``detect_driver`` track, else found here)."""
+        if landmarks is None:
+            landmarks = self.detect_driver(driving)
         cfg = replace(self.tracker_cfg, face_index=self.config.driving_face_index)
         if self.config.driver_stages and self.config.variant != "direct_copy":  # it needs the driver's Delta_f
             cfg = replace(cfg, stages=tuple(self.config.driver_stages))
@@ -358,7 +360,7 @@ class ReenactPipeline:
         ``transfer.landmark_align.align_frames``; frames without a face on either side are kept)."""
         from expportrait.tracking.landmarks import detect_video
         from expportrait.transfer.landmark_align import MESH_POINTS, align_frames
-        drv = landmarks or self.detect_driver(driving)
+        drv = landmarks if landmarks is not None else self.detect_driver(driving)
         try:
             res = detect_video(frames)
         except UserError:                     # no face in any result frame: nothing to align

@@ -123,8 +123,9 @@ def track_with_gaze(frames: np.ndarray, fps: float, cfg, head, what: str | None 
     from expportrait.tracking.landmarks import detect_video
     from expportrait.tracking.track import track_video
     try:
-        lmk = landmarks or detect_video(frames, face_index=cfg.face_index, progress=progress,
-                                        detector=getattr(cfg, "face_detector", "mediapipe"))
+        lmk = landmarks if landmarks is not None else detect_video(
+            frames, face_index=cfg.face_index, progress=progress,
+            detector=getattr(cfg, "face_detector", "mediapipe"))
     except UserError as exc:
         if what is None:
             raise
