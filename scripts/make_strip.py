@@ -1,6 +1,6 @@
 """Make the README's picture strip: a reference portrait driven by a driving video.
 
-    .venv/bin/python scripts/make_strip.py [--variant V] [--out docs/images/strip.png]
+    .venv/bin/python scripts/make_strip.py [--engine E] [--out docs/images/strip.png]
 
 Runs ``ReenactPipeline`` (the shipped checkpoint unless ``--checkpoint``) on public-domain / test
 media only: scikit-image's astronaut photo (NASA, public domain; ``sample:astronaut``) driven by
@@ -13,7 +13,7 @@ one PNG of two rows:
 Each cell is ``--height`` pixels tall and labelled. By default the source and result cells show
 the square around the face crops the pipeline pasted back (``--full-frame``: the whole frame).
 The PNG is reduced to a 256-colour palette (``--colors 0`` keeps full RGB) so that it stays small
-enough to commit. With the defaults (96 driving frames, ``--variant full``) it took 465-538 s
+enough to commit. With the defaults (96 driving frames, ``--engine full``) it took 465-538 s
 on a busy two-core machine; ``--max-frames 40`` is quicker.
 """
 from __future__ import annotations
@@ -30,13 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from expportrait.pipeline import VARIANTS, PipelineConfig
+    from expportrait.engines import DEFAULT_ENGINE, ENGINE_NAMES
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--source", default="sample:astronaut", help="portrait (default sample:astronaut)")
     p.add_argument("--driving", default="sample:carphone", help="driving video (default sample:carphone)")
-    p.add_argument("--variant", default=PipelineConfig().variant, choices=VARIANTS,
-                   help="pipeline variant (default: PipelineConfig().variant, now %(default)s)")
+    p.add_argument("--engine", "--variant", dest="engine", default=DEFAULT_ENGINE, choices=ENGINE_NAMES,
+                   help="what makes the frames (default: %(default)s)")
     p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped demo)")
     p.add_argument("--out", default=str(ROOT / "docs" / "images" / "strip.png"),
                    help="output PNG (default: docs/images/strip.png, the README's)")
@@ -115,7 +115,7 @@ def text_cell(lines: list[str], height: int, width: int) -> np.ndarray:
     return out
 
 
-def make_strip(source: np.ndarray, driving: np.ndarray, result, variant: str, n: int,
+def make_strip(source: np.ndarray, driving: np.ndarray, result, engine: str, n: int,
                height: int, full_frame: bool = False) -> np.ndarray:
     """source (H_s, W_s, 3), driving (F, H_d, W_d, 3) uint8 and a ``ReenactResult`` (F frames)
     -> (2 * height, W, 3) uint8: source and ``n`` evenly spaced driver frames on top, the
@@ -129,7 +129,7 @@ def make_strip(source: np.ndarray, driving: np.ndarray, result, variant: str, n:
     else:
         src_view, res_views = source, result.frames[idx]
     top = [cell(src_view, height, "source")]
-    bottom = [text_cell(["result", "--variant", variant], height, top[0].shape[1])]
+    bottom = [text_cell(["result", "--engine", engine], height, top[0].shape[1])]
     for k, i in enumerate(idx):
         w = max(round(img.shape[1] * height / img.shape[0]) for img in (driving[i], res_views[k]))
         top.append(cell(driving[i], height, f"driver {i}", w))
@@ -158,27 +158,28 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from expportrait.data.video import Video, read_source
     from expportrait.errors import UserError
-    from expportrait.pipeline import ReenactPipeline
+    from expportrait.pipeline import ReenactPipeline, load_configs
 
     try:
         source = read_source(args.source)
         driving = read_source(args.driving, max_frames=args.max_frames)
         if len(driving.frames) < 2:
             raise UserError(f"the driving input {args.driving} must be a video")
-        pipe = ReenactPipeline.from_checkpoint(args.checkpoint, device=args.device)
-        pipe.config = replace(pipe.config, variant=args.variant)
+        config, _ = load_configs(args.checkpoint)
+        pipe = ReenactPipeline.from_checkpoint(args.checkpoint, device=args.device,
+                                               config=replace(config, engine=args.engine))
         t = time.perf_counter()
         result = pipe(source, Video(driving.frames, driving.fps, None), steps=args.steps,
                       seed=args.seed, mode=args.mode)
         seconds = time.perf_counter() - t
         strip = make_strip(source.frames[result.reference_frame], driving.frames, result,
-                           args.variant, args.frames, args.height, args.full_frame)
+                           args.engine, args.frames, args.height, args.full_frame)
         out = Path(args.out)
         save_png(strip, out, args.colors)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.variant}, {result.mode}-reenactment of {len(result.frames)} frames in {seconds:.0f} s "
+    print(f"{args.engine}, {result.mode}-reenactment of {len(result.frames)} frames in {seconds:.0f} s "
           f"-> {out} ({strip.shape[1]}x{strip.shape[0]}, {out.stat().st_size // 1024} KB)")
     return 0
 

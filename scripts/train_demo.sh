@@ -23,7 +23,7 @@
 #      not change) on the 240 clips with an edge term and a little latent noise, and export it
 #      with the step-9 generator
 #  11. prepare both once more with the astronaut photo also making random expressions (the photo
-#      warped by its own fitted head, transfer.warp: the generator had only ever seen her smile),
+#      warped by its own fitted head, engines.still: the generator had only ever seen her smile),
 #      fine-tune the step-9 generator on those clips and export it with step 10's VAE
 #  12. train step 10's decoder further (frozen encoder again) on step 11's clips, where the
 #      astronaut also makes expressions
@@ -119,7 +119,7 @@ if [ ! -d "$RUN_EXPR-init" ]; then   # step 10's fp16 export of the step-9 gener
     cp -r "$DEMO8/generator" "$RUN_EXPR-init"
 fi
 # the astronaut photo again, now also making random expressions: the photo warped by its own
-# fitted head driven through smooth random psi (transfer.warp); carphone as in step 7
+# fitted head driven through smooth random psi (engines.still); carphone as in step 7
 expportrait prepare sample:carphone sample:astronaut "${PREP[@]/$DATA/$DATA_EXPR}" \
     --rotations=-20,-10,0,10,20 --still-expressions
 expportrait train-generator --config configs/train/demo-res.json --data "$DATA_EXPR" --out "$RUN_EXPR" \

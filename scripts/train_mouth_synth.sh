@@ -8,7 +8,7 @@
 #
 # Measured (2026-12-03, 2 CPU cores, STEPS=2000): step 1 about 14 min (from an empty cache, the
 # test suite sharing the machine; 576 clips), step 2 882 s, step 3 seconds. On the validation
-# people (benchmarks/unseen.py --checkpoint OUT --variants warp_first) it still loses to the
+# people (benchmarks/unseen.py --checkpoint OUT --engines warp_first) it still loses to the
 # warp's own mouth: self face-box PSNR 27.39 dB (warp 27.81), cross mouth correlation 0.81
 # (0.89); in the frames the open mouth is a dark blue-green fill that also covers the lips, no
 # teeth (docs/experiments.md, 2026-12-03). Not shipped.

@@ -53,7 +53,7 @@ from PIL import Image
 from unseen import portrait512          # the benchmark's own framing of a portrait
 from expportrait.data.media import load_split, person_of
 from expportrait.data.video import read_source, write_video
-from expportrait.metrics.dlib_face import DlibFace
+from expportrait.detection.dlib_face import DlibFace
 out, portraits = Path(sys.argv[1]), sys.argv[2:]
 train = set(load_split()["train"])
 for name in ("franck", "carphone", *portraits):

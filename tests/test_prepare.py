@@ -126,7 +126,7 @@ def _fake_tracker(frames, fps):
                            camera=np.tile([[50.0, 50.0, 24.0, 24.0]], (F, 1)))
 
 
-def _fake_render(fit, idx, cameras, size):
+def _fake_render(fit, idx, boxes, size):
     return np.full((len(idx), size, size, 3), 128, np.uint8)
 
 

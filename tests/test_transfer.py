@@ -155,4 +155,4 @@ def test_cli_transfer_writes_fit_and_normals(tmp_path, world):
     video = read_video(tmp_path / "out" / "normals.mp4")
     assert video.frames.shape[:3] == (10, 256, 256)
     assert video.frames[0].astype(int).sum() > 0
-    assert main(args + ["--mode", "sideways"]) == 2
+    assert main(args + ["--pose-mode", "sideways"]) == 2

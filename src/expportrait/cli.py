@@ -1,6 +1,6 @@
 """The ``expportrait`` console script. Each subcommand lives in ``expportrait/commands/<name>.py``
-and defines ``HELP: str``, ``add_arguments(parser)`` and ``run(args) -> int``. Modules are
-imported only when their command runs, so ``expportrait --help`` stays fast."""
+and defines ``add_arguments(parser)`` and ``run(args) -> int``; its one-line help is ``SHORT_HELP``
+here. Modules are imported only when their command runs, so ``expportrait --help`` stays fast."""
 from __future__ import annotations
 
 import argparse
@@ -27,8 +27,9 @@ COMMANDS = {
     "app": "app",
 }
 
+# command name -> its one-line help (--help's list and the command's description); the one source
 SHORT_HELP = {
-    "demo": "embedded default: astronaut <- carphone cross and carphone self reenactment",
+    "demo": "embedded default: astronaut and an unseen person <- carphone, and carphone self reenactment",
     "reenact": "reenact a source portrait (image or video) with a driving video",
     "track": "fit the personalized head to a video or image (writes fit.safetensors)",
     "render": "render a fit's personalized head normal maps from a new view",
@@ -40,8 +41,8 @@ SHORT_HELP = {
     "evaluate": "PSNR/SSIM/L1/LPIPS/CSIM/AED/APD metrics of a generated video",
     "assets": "build or check the embedded head-model assets",
     "media": "list or fetch the multi-identity registry media (sample:NAME)",
-    "faces": "list the faces in a photo or video frame, numbered for --face-index",
-    "app": "web app (Gradio)",
+    "faces": "list the faces in a photo or video frame, numbered for --face-index (writes a picture)",
+    "app": "web app (Gradio): upload a source and a driving video, reenact, download",
 }
 
 

@@ -91,10 +91,6 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
-def save_json(cfg: Any, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
-
-
 def load_json(cls: type[T], path: str | Path) -> T:
     try:
         data = json.loads(Path(path).read_text())

@@ -1,5 +1,16 @@
-"""Pipeline checkpoint folders (layout: ``expportrait.pipeline``): the shipped default, a
-completeness check, and assembling one from trained parts (``export_checkpoint``)."""
+"""Pipeline checkpoint folders: the shipped default, a completeness check, and assembling one
+from trained parts (``export_checkpoint``).
+
+Layout (read by ``pipeline.ReenactPipeline.from_checkpoint``, each part loaded only by the engines
+that use it, ``engines.base.Parts``; the shipped demo is ``expportrait/checkpoints/demo``)::
+
+    DIR/generator/{config.json, model.safetensors}   ReenactGenerator (fp16 is fine)
+    DIR/vae/{config.json, diffusion_pytorch_model.safetensors}   diffusers AutoencoderKLWan
+    DIR/pipeline.json    optional {"pipeline": PipelineConfig, "tracking": TrackConfig} fields
+    DIR/transfer/        optional ExpressionTransfer (default: the shipped transfer-bfm)
+    DIR/synth/{config.json, model.safetensors}   optional ReenactGenerator for warp_first's
+                         learned mouth (``synthesize``; same VAE), on ``synth_crop`` crops
+"""
 from __future__ import annotations
 
 from pathlib import Path

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-HELP = "web app (Gradio): upload a source and a driving video, reenact, download"
 REGIONS = ("pose", "expression", "eyes", "lips")
 
 
@@ -25,7 +24,7 @@ def add_arguments(p) -> None:
     p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped demo)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for a LAN)")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--device", default="auto", help="auto (cuda when available, else cpu) | cpu | cuda")
     p.add_argument("--max-frames", type=int, default=300,
                    help="upper limit on driving frames per request (keeps a CPU server responsive)")
     p.add_argument("--stages", default=None, help="tracking stages: base | base,personalized")
@@ -37,7 +36,7 @@ def add_arguments(p) -> None:
 class Reenactor:
     """Holds one loaded pipeline and runs requests with the ``reenact`` command's options."""
 
-    def __init__(self, checkpoint=None, device="cpu", max_frames=300, stages=None, output_dir=None):
+    def __init__(self, checkpoint=None, device="auto", max_frames=300, stages=None, output_dir=None):
         self.checkpoint, self.device, self.max_frames, self.stages = checkpoint, device, max_frames, stages
         self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="expportrait-app-"))
         self.samples = _sample_files(self.output_dir)   # (astronaut.png, carphone.mp4) paths
@@ -51,9 +50,9 @@ class Reenactor:
             self._pipe = build_pipeline(SimpleNamespace(
                 checkpoint=self.checkpoint, device=self.device, stages=self.stages, mode=None,
                 reference_frame=None, intensity=None, regions=None, smooth=None, face_index=None,
-                variant=None))
-            self._defaults = (self._pipe.config, self._pipe.tracker_cfg)
-        self._pipe.config, self._pipe.tracker_cfg = with_controls(
+                engine=None))
+            self._defaults = (self._pipe.config, self._pipe.tracker.cfg)
+        self._pipe.config, self._pipe.tracker.cfg = with_controls(
             *self._defaults, mode=mode, intensity=intensity, regions=regions,
             reference_frame=reference_frame, smooth=smooth, face_index=face_index)
         return self._pipe

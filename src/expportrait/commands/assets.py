@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "build or check the embedded head-model assets"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["build", "check"], help="build the BFM asset, or show what is there")

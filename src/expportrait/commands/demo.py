@@ -18,7 +18,8 @@ import json
 import time
 from pathlib import Path
 
-HELP = "embedded default: astronaut and an unseen person <- carphone, and carphone self reenactment"
+from expportrait.engines import ENGINE_NAMES
+
 UNSEEN = "obama"          # data.media name; a validation person (never trained on)
 SELF_FRAMES = (60, 120)   # held out: the demo checkpoint is trained on carphone frames 0:60
 
@@ -32,30 +33,32 @@ def add_arguments(p) -> None:
                    help="cross: use only the first N carphone frames (quick look)")
     p.add_argument("--only", choices=("self", "cross", "unseen"), default=None, help="run one of the three")
     p.add_argument("--motion", action="store_true", help="also AED/APD (re-tracks the outputs)")
-    p.add_argument("--variant", default=None, help="engine / ablation (default: the pipeline's; "
-                   "see reenact --variant)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--engine", "--variant", dest="engine", default=None, choices=ENGINE_NAMES,
+                   help="what makes the frames (default: the checkpoint's; see reenact --engine)")
+    p.add_argument("--device", default="auto", help="auto (cuda when available, else cpu) | cpu | cuda")
 
 
 def run(args) -> int:
     from expportrait.data.video import Video, read_source
     from expportrait.errors import atomic_path
     from expportrait.outputs import write_outputs
-    from expportrait.pipeline import ReenactPipeline
+    from expportrait.pipeline import ReenactPipeline, load_configs
 
     out = Path(args.out)
-    pipe = ReenactPipeline.from_checkpoint(args.checkpoint, device=args.device)  # clear error if missing
-    if args.variant:
+    config, _ = load_configs(args.checkpoint)
+    if args.engine:
         from dataclasses import replace
-        pipe.config = replace(pipe.config, variant=args.variant)
+        config = replace(config, engine=args.engine)
+    pipe = ReenactPipeline.from_checkpoint(args.checkpoint, device=args.device, config=config)
     carphone = read_source("sample:carphone")
     astronaut = read_source("sample:astronaut")
-    metrics = {"checkpoint": str(args.checkpoint or "shipped demo"), "variant": pipe.config.variant,
-               "seed": args.seed,
-               "steps": args.steps or pipe.config.steps or pipe.generator.config.sample_steps}
+    metrics = {"checkpoint": str(args.checkpoint or "shipped demo"), "engine": pipe.config.engine,
+               "seed": args.seed}
+    if pipe.engine.stochastic:
+        metrics["steps"] = args.steps or pipe.config.steps or pipe.parts.generator_config().sample_steps
     tracker = None
     if args.motion:
-        from expportrait.commands.evaluate import project_tracker
+        from expportrait.tracking.track import project_tracker
         tracker = project_tracker()
 
     if args.only in (None, "self"):
@@ -117,7 +120,7 @@ def _unseen(pipe, carphone, args, out, metrics, tracker) -> None:
         return
     m = _cross(pipe, source, carphone, args, out / "unseen.mp4", tracker)
     metrics["unseen"] = {**m, "source": f"sample:{UNSEEN} (validation identity, never trained on)",
-                         "variant": pipe.config.variant}
+                         "engine": pipe.config.engine}
     csim = m.get("csim", {})
     print(f"unseen: {out / 'unseen.mp4'}  dlib distance to the photo {csim.get('dlib_distance')}, "
           f"same-person fraction {csim.get('same_person_fraction')}")

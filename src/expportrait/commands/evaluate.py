@@ -10,11 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from expportrait.errors import UserError, atomic_path
-
-HELP = "PSNR/SSIM/L1/LPIPS/CSIM/AED/APD metrics of a generated video"
 
 
 def add_arguments(parser) -> None:
@@ -56,6 +52,10 @@ def run(args) -> int:
     if args.no_motion:
         tracker_reason = "disabled with --no-motion"
     elif driving is not None:
+        try:
+            from expportrait.tracking.track import project_tracker
+        except ImportError as exc:
+            raise UserError(f"tracker not available: {exc} (use --no-motion to skip AED/APD)") from None
         tracker = project_tracker()
 
     report = evaluate(pred.frames, driving_frames=driving, source_image=source, gt_frames=gt,
@@ -78,31 +78,6 @@ def _lpips(args):
         raise UserError("--lpips-backbone and --lpips-heads must be given together")
     from expportrait.metrics.lpips import LPIPS
     return LPIPS.from_files(args.lpips_backbone, args.lpips_heads, net=args.lpips_net), None
-
-
-def project_tracker():
-    """The project's tracker as ``tracker(frames (F, H, W, 3) uint8, fps) -> dict`` (see report.py)."""
-    try:
-        import torch
-
-        from expportrait.head.geometry import axis_angle_to_matrix, matrix_to_euler
-        from expportrait.tracking.config import TrackConfig
-        from expportrait.tracking.track import track_video
-    except ImportError as exc:
-        raise UserError(f"tracker not available: {exc} (use --no-motion to skip AED/APD)") from None
-
-    def _np(x) -> np.ndarray:
-        return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-
-    def tracker(frames: np.ndarray, fps: float) -> dict:
-        # expression and pose come from stage base; the photometric stage only refines them
-        fit, _ = track_video(frames, fps, TrackConfig(stages=("base",)))
-        rotation = torch.as_tensor(_np(fit.rotation), dtype=torch.float64)  # (F, 3) axis-angle
-        euler = matrix_to_euler(axis_angle_to_matrix(rotation))  # (F, 3) yaw, pitch, roll radians
-        return {"expression": _np(fit.expression), "pose": _np(euler),
-                "landmarks68_2d": _np(fit.landmarks68_2d), "valid": _np(fit.valid).astype(bool)}
-
-    return tracker
 
 
 def _summary(report: dict) -> str:

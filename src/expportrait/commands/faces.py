@@ -1,4 +1,4 @@
-"""expportrait faces INPUT [--out PICTURE.png] [--frame N] [--detector mediapipe|dlib|both]
+"""expportrait faces INPUT [--out PICTURE.png] [--frame N] [--face-detector mediapipe|dlib|both]
 
 Lists the faces found in a photo (or one frame of a video) with the numbers ``--face-index``
 takes (0 = largest), their boxes and sizes, and writes the picture with the numbered boxes.
@@ -10,21 +10,19 @@ from pathlib import Path
 
 import numpy as np
 
-HELP = "list the faces in a photo or video frame, numbered for --face-index (writes a picture)"
-
 
 def add_arguments(p) -> None:
     p.add_argument("input", help="photo or video (or sample:NAME)")
     p.add_argument("--out", default=None,
                    help="picture with the numbered faces (.png/.jpg; default: INPUT-NAME.faces.png here)")
     p.add_argument("--frame", type=int, default=0, help="video frame to look at (default 0)")
-    p.add_argument("--detector", default="mediapipe", choices=("mediapipe", "dlib", "both"),
-                   help="face detector before FaceMesh (default: MediaPipe full-range)")
+    p.add_argument("--face-detector", default="mediapipe", choices=("mediapipe", "dlib", "both"),
+                   help="finds the faces before FaceMesh (default: MediaPipe full-range)")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
 
 
 def draw_faces(image: np.ndarray, faces) -> np.ndarray:
-    """image (H, W, 3) uint8, faces (``tracking.detect.Face``, in index order) -> a copy with
+    """image (H, W, 3) uint8, faces (``detection.faces.Face``, in index order) -> a copy with
     each box drawn and its index written above it."""
     from PIL import Image, ImageDraw, ImageFont
 
@@ -49,7 +47,7 @@ def list_faces(path, frame: int = 0, detector: str = "mediapipe"):
     """-> (image (H, W, 3) uint8, faces in index order) of a photo or one frame of a video."""
     from expportrait.data.video import read_source
     from expportrait.errors import UserError
-    from expportrait.tracking.detect import find_faces
+    from expportrait.detection.faces import find_faces
 
     if frame < 0:
         raise UserError(f"--frame must be >= 0, got {frame}")
@@ -68,7 +66,7 @@ def run(args) -> int:
     out = Path(args.out) if args.out else Path(f"{Path(str(args.input).split(':')[-1]).stem}.faces.png")
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise UserError(f"--out must end in .png or .jpg, got {out}")
-    image, faces = list_faces(args.input, args.frame, args.detector)
+    image, faces = list_faces(args.input, args.frame, args.face_detector)
     if not faces:
         where = f" (frame {args.frame})" if args.frame else ""
         raise UserError(f"no face found in {args.input}{where}")

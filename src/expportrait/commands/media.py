@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "list or fetch the multi-identity registry media (sample:NAME)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["list", "fetch"],

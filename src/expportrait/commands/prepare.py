@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-HELP = "prepare a training dataset (track, crop, render conditions) from videos"
-
 
 def add_arguments(p) -> None:
     p.add_argument("videos", nargs="+", help="video files (or sample:carphone)")
@@ -32,7 +30,8 @@ def add_arguments(p) -> None:
     p.add_argument("--crop-scale", type=float, default=2.2, help="box side / face width (default 2.2)")
     p.add_argument("--crop-centre", choices=("face", "mouth"), default="face",
                    help="crop box centre: the face (default) or the mouth (warp_first's learned mouth)")
-    p.add_argument("--stages", default="base,personalized", help="tracking stages (default: full)")
+    p.add_argument("--stages", default="base,personalized",
+                   help="tracking stages: base | base,personalized (default: both)")
     p.add_argument("--iters", type=int, default=None, help="personalized-stage iterations")
     p.add_argument("--track-config", default=None, help="TrackConfig JSON")
     p.add_argument("--no-eyes", action="store_true", help="normal maps without eyeballs")
@@ -40,10 +39,10 @@ def add_arguments(p) -> None:
                    help="an image input becomes a clip of N frames of slow synthetic camera motion")
     p.add_argument("--still-expressions", action="store_true",
                    help="an image input also makes smooth random expressions: the photo warped by its "
-                        "own fitted head driven through them (transfer.warp)")
+                        "own fitted head driven through them (engines.still)")
     p.add_argument("--warp-reference", action="store_true",
                    help="every clip also carries its reference warped by the fitted head to each frame "
-                        "(transfer.warp): what a residual_base 'warp' generator starts from")
+                        "(engines.warp_field): what a residual_base 'warp' generator starts from")
     p.add_argument("--face-index", type=int, default=None,
                    help="which face when there are several (0 = largest; `expportrait faces` numbers them)")
     p.add_argument("--face-detector", default=None, choices=("mediapipe", "dlib", "both"),
@@ -116,12 +115,12 @@ def make_tracker(out: Path, tcfg, head):
 
 def photo_expressions(image, frames: int, seed: int, tcfg, head):
     """(H, W, 3) uint8 photo -> (frames, H, W, 3) uint8 making random expressions (fit the photo,
-    drive its head, warp; ``transfer.warp``). With the personalized stage the driven head's
+    drive its head, warp; ``engines.still``). With the personalized stage the driven head's
     Delta_f comes from the default transfer model; with stage base alone the photo's base head
     moves through psi and jaw only (Delta = 0 on both sides: ``warp_first``'s warp)."""
     from expportrait.tracking.gaze import track_with_gaze
     from expportrait.transfer.model import ExpressionTransfer
-    from expportrait.transfer.warp import still_expressions
+    from expportrait.engines.still import still_expressions
 
     fit, _ = track_with_gaze(image[None], 25.0, tcfg, head, "photo")
     model = ExpressionTransfer.load(None, head=tcfg.head) if "personalized" in tcfg.stages else None
@@ -135,7 +134,7 @@ def run(args) -> int:
     from expportrait.data.prepare import prepare_dataset
     from expportrait.data.video import read_source
     from expportrait.errors import atomic_path
-    from expportrait.pipeline import render_crop_normals
+    from expportrait.engines.conditions import render_crop_normals
     from expportrait.head import load_head
 
     cfg = build_config(args)
@@ -145,13 +144,13 @@ def run(args) -> int:
     head = load_head(tcfg.head, model_path=tcfg.head_path, density=tcfg.density)
     eyes = not args.no_eyes
 
-    def render(fit, idx, cameras, size):
-        return render_crop_normals(head, fit, cameras, size, idx=idx, eyes=eyes)
+    def render(fit, idx, boxes, size):
+        return render_crop_normals(head, fit, boxes, size, idx=idx, eyes=eyes)
 
     def warp(frames, fit, ref, idx):
         import torch
 
-        from expportrait.transfer.warp import expression_warp
+        from expportrait.engines.warp_field import expression_warp
         return expression_warp(frames[ref], fit.frames(torch.as_tensor([ref])),
                                fit.frames(torch.as_tensor(idx)), head)
 

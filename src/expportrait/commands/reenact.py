@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-HELP = "reenact a source portrait (image or video) with a driving video"
+from expportrait.engines import ENGINE_NAMES
+
 
 
 def add_arguments(p) -> None:
@@ -40,12 +41,10 @@ def add_arguments(p) -> None:
                    help="the driver's face when there are several (0 = largest)")
     p.add_argument("--face-detector", default=None, choices=("mediapipe", "dlib", "both"),
                    help="finds the faces before FaceMesh (default: MediaPipe full-range)")
-    p.add_argument("--variant", default=None,
-                   choices=("warp_first", "full", "base_only", "direct_copy", "repeat_reference", "mesh_warp"),
-                   help="warp_first (default: the source warped at its own resolution by its head "
-                        "driven through expression and pose); full (the paper's DiT generator on a 64 px "
-                        "crop); the paper's ablations base_only, direct_copy; baselines repeat_reference, "
-                        "mesh_warp (the source warped by the head with the transfer model's Delta_f)")
+    p.add_argument("--engine", "--variant", dest="engine", default=None, choices=ENGINE_NAMES,
+                   help="what makes the frames (default: the checkpoint's, warp_first): warp_first "
+                        "(the source warped by its own driven head); full (the paper's DiT) and its "
+                        "ablations base_only, direct_copy; baselines mesh_warp, repeat_reference")
     p.add_argument("--keep-source-head", action="store_true",
                    help="paste into the source frame as it is (default: its own head is painted out "
                         "first, so that it does not stay where the driven head moved away from)")
@@ -55,7 +54,7 @@ def add_arguments(p) -> None:
     p.add_argument("--no-align", action="store_true",
                    help="self mode, warp engines: keep the frames as warped (default: each is moved so "
                         "that its face landmarks land on the driver's, removing the trackers' residuals)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--device", default="auto", help="auto (cuda when available, else cpu) | cpu | cuda")
 
 
 def with_controls(config, tracker_cfg, *, mode=None, reference_frame=None, intensity=None,
@@ -70,10 +69,11 @@ def with_controls(config, tracker_cfg, *, mode=None, reference_frame=None, inten
 
 
 def build_pipeline(args):
+    """The checkpoint's pipeline with the command line's controls (checked before anything loads)."""
     from dataclasses import replace
 
     from expportrait.errors import UserError
-    from expportrait.pipeline import ReenactPipeline
+    from expportrait.pipeline import ReenactPipeline, load_configs
 
     regions = None
     if args.regions:
@@ -86,35 +86,34 @@ def build_pipeline(args):
     for flag in ("face_index", "driving_face_index"):
         if (getattr(args, flag, None) or 0) < 0:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")
-    pipe = ReenactPipeline.from_checkpoint(args.checkpoint, device=args.device)
-    pipe.config, pipe.tracker_cfg = with_controls(
-        pipe.config, pipe.tracker_cfg, mode=args.mode, reference_frame=args.reference_frame,
+    config, tracker_cfg = with_controls(
+        *load_configs(args.checkpoint), mode=args.mode, reference_frame=args.reference_frame,
         intensity=args.intensity, regions=regions, smooth=args.smooth, face_index=args.face_index,
         driving_face_index=getattr(args, "driving_face_index", None),
         face_detector=getattr(args, "face_detector", None))
-    if args.variant:
-        pipe.config = replace(pipe.config, variant=args.variant)
+    changes = {"engine": args.engine} if args.engine else {}
     if getattr(args, "cfg_scale", None) is not None:
         if args.cfg_scale <= 0:
             raise UserError(f"--cfg-scale must be > 0, got {args.cfg_scale}")
-        pipe.config = replace(pipe.config, cfg_scale=args.cfg_scale)
+        changes["cfg_scale"] = args.cfg_scale
     if getattr(args, "guide", None):
         guide = tuple(g.strip() for g in args.guide.split(",") if g.strip())
         if not guide or set(guide) - {"pose", "ref"}:
             raise UserError(f"--guide takes pose, ref or ref,pose; got {args.guide!r}")
-        pipe.config = replace(pipe.config, guide=guide)
+        changes["guide"] = guide
     if getattr(args, "keep_source_head", False):
-        pipe.config = replace(pipe.config, clear_source_head=False)
+        changes["clear_source_head"] = False
     if getattr(args, "synthesize", None):
-        pipe.config = replace(pipe.config, synthesize=() if args.synthesize == "none" else (args.synthesize,))
+        changes["synthesize"] = () if args.synthesize == "none" else (args.synthesize,)
     if getattr(args, "no_align", False):
-        pipe.config = replace(pipe.config, align_landmarks=False)
+        changes["align_landmarks"] = False
     if args.stages:
         stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
         if set(stages) - {"base", "personalized"} or "base" not in stages:
             raise UserError(f"--stages must be 'base' or 'base,personalized', got {args.stages!r}")
-        pipe.tracker_cfg = replace(pipe.tracker_cfg, stages=stages)
-    return pipe
+        tracker_cfg = replace(tracker_cfg, stages=stages)
+    return ReenactPipeline.from_checkpoint(args.checkpoint, device=args.device,
+                                           config=replace(config, **changes), tracker_cfg=tracker_cfg)
 
 
 def read_inputs(source_path, driving_path, max_frames=None, fps=None):
@@ -135,14 +134,18 @@ def read_inputs(source_path, driving_path, max_frames=None, fps=None):
 def run_info(result) -> dict:
     """The OUT.json summary of a ``ReenactResult``."""
     return {"mode": result.mode, "frames": int(len(result.frames)),
-            "size_hw": list(result.frames.shape[1:3]), "crop": int(result.crops.shape[1]),
+            "size_hw": list(result.frames.shape[1:3]),
+            "crop": None if result.crops is None else int(result.crops.shape[1]),
             "fps": result.fps, "timings_s": result.timings}
 
 
 def guidance(pipe) -> dict:
-    """The classifier-free guidance a pipeline samples with: {"cfg_scale", "guide"}."""
+    """The classifier-free guidance a sampling engine uses: {"cfg_scale", "guide"} ({} for the
+    others)."""
+    if not pipe.engine.stochastic:
+        return {}
     scale = pipe.config.cfg_scale
-    return {"cfg_scale": pipe.generator.config.cfg_scale if scale is None else scale,
+    return {"cfg_scale": pipe.parts.generator_config().cfg_scale if scale is None else scale,
             "guide": list(pipe.config.guide)}
 
 
@@ -157,8 +160,8 @@ def run(args) -> int:
     result = pipe(source, driving, steps=args.steps, seed=args.seed)
     out, cmp = write_outputs(result, args.out, source, driving)
     with atomic_path(Path(out).with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps({**run_info(result), "variant": pipe.config.variant,
-                                   "face_index": pipe.tracker_cfg.face_index,
+        tmp.write_text(json.dumps({**run_info(result), "engine": pipe.config.engine,
+                                   "face_index": pipe.tracker.cfg.face_index,
                                    "driving_face_index": pipe.config.driving_face_index,
                                    "clear_source_head": pipe.config.clear_source_head,
                                    "synthesize": list(pipe.config.synthesize),

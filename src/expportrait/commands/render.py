@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-HELP = "render a fit's personalized head normal maps from a new view"
-
 
 def add_arguments(p) -> None:
     p.add_argument("fit", help="fit.safetensors from `expportrait track`")
@@ -16,7 +14,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    import numpy as np
     import torch
     from PIL import Image
 
@@ -24,7 +21,7 @@ def run(args) -> int:
     from expportrait.errors import UserError, atomic_path
     from expportrait.head import load_head
     from expportrait.tracking.io import load_fit
-    from expportrait.tracking.visualize import render_frames
+    from expportrait.tracking.visualize import render_head
 
     fit = load_fit(args.fit)
     meta = fit.meta
@@ -37,12 +34,8 @@ def run(args) -> int:
     s = (args.size / H) if args.size else 1.0
     h, w = round(H * s), round(W * s)
     cam = fit.camera * torch.tensor([s, s, s, s])
-    frames = []
-    for st in range(0, fit.num_frames, 16):
-        idx = list(range(st, min(fit.num_frames, st + 16)))
-        frames.append(render_frames(head, fit, idx, h, w, camera=cam[idx], yaw_deg=args.yaw,
-                                    pitch_deg=args.pitch, shaded=False)["normal"])
-    frames = np.concatenate(frames)
+    frames = render_head(head, fit, size=(h, w), camera=cam, eyes=False, yaw_deg=args.yaw,
+                         pitch_deg=args.pitch)["normal"]                           # (F, h, w, 3)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_video(out / "normals.mp4", frames, meta.get("fps", 25.0))

@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-HELP = "fit the personalized head to a video or image"
-
 
 def add_arguments(p) -> None:
     p.add_argument("input", help="video or image file, or sample:carphone / sample:astronaut")
@@ -14,15 +12,17 @@ def add_arguments(p) -> None:
     p.add_argument("--head-path", default=None, help="model file/folder for flame or smplx")
     p.add_argument("--density", default=None, help="dense mesh level (bfm: coarse|medium|full)")
     p.add_argument("--config", default=None, help="TrackConfig JSON file")
-    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--max-frames", type=int, default=None,
+                   help="use only the first N frames (from --start-frame)")
     p.add_argument("--start-frame", type=int, default=0, help="first video frame tracked (default 0)")
-    p.add_argument("--stages", default=None, help="comma list: base,personalized")
+    p.add_argument("--stages", default=None,
+                   help="tracking stages: base | base,personalized (default: the config's, both)")
     p.add_argument("--iters", type=int, default=None, help="personalized-stage iterations")
     p.add_argument("--face-index", type=int, default=None,
-                   help="which face when several (0 = largest; `expportrait faces` numbers them)")
+                   help="which face when there are several (0 = largest; `expportrait faces` numbers them)")
     p.add_argument("--face-detector", default=None, choices=("mediapipe", "dlib", "both"),
                    help="finds the faces before FaceMesh (default: MediaPipe full-range)")
-    p.add_argument("--device", default=None, help="auto | cpu | cuda")
+    p.add_argument("--device", default="auto", help="auto (cuda when available, else cpu) | cpu | cuda")
     p.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4")
 
 

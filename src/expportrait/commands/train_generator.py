@@ -23,8 +23,6 @@ import argparse
 import json
 import os
 
-HELP = "train the conditioned Wan DiT generator (accelerate)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument

@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-HELP = "train the expression transfer network (E, G) on fits"
-
 
 def add_arguments(p) -> None:
     p.add_argument("fits", nargs="*", help="fit.safetensors files (all tracked with the same head and density)")
@@ -16,10 +14,10 @@ def add_arguments(p) -> None:
     p.add_argument("--head", default=None, help="head model (default: the fits' head, else bfm)")
     p.add_argument("--head-path", default=None, help="model files for flame / smplx")
     p.add_argument("--density", default=None, help="dense level (default: the fits' density, else coarse)")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--device", default=None, help="auto | cpu | cuda")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the config's)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the config's)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
+    p.add_argument("--device", default="auto", help="auto (cuda when available, else cpu) | cpu | cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--fp32", action="store_true", help="store float32 weights (default float16)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")

@@ -5,8 +5,6 @@ clips and writes a diffusers folder usable as ``train-generator --vae-dir DIR``.
 """
 from __future__ import annotations
 
-HELP = "train the small Wan VAE of a preset (demo) on prepared clips"
-
 
 def add_arguments(p) -> None:
     p.add_argument("--data", required=True, help="clip dataset folder (expportrait prepare)")

@@ -18,10 +18,17 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from expportrait.data.smooth import gaussian_filter_time
 from expportrait.errors import UserError
 
 EYES = slice(36, 48)
 MOUTH = slice(48, 68)
+# MediaPipe FaceMesh polygons (ordered): face oval, eyes, inner lips (``face_masks``)
+FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
+             377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
+RIGHT_EYE = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]
+LEFT_EYE = [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]
+INNER_LIPS = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191]
 
 
 @dataclass(frozen=True)
@@ -33,15 +40,6 @@ class CropConfig:
     static: bool = False       # one box (the median) for all frames
     feather: float = 0.15      # paste-back mask: soft edge width as a fraction of the crop side
     centre: str = "face"       # "face": between eyes and mouth; "mouth": the mouth's centre
-
-
-def gaussian_filter_time(x: np.ndarray, sigma: float) -> np.ndarray:
-    """x (F, C) -> (F, C) Gaussian-filtered along time (reflected ends); sigma in frames."""
-    x = np.asarray(x, np.float64)
-    if sigma <= 0 or len(x) < 2:
-        return x.copy()
-    from scipy.ndimage import gaussian_filter1d
-    return gaussian_filter1d(x, sigma, axis=0, mode="nearest")
 
 
 def raw_boxes(landmarks68: np.ndarray, scale: float = 2.2, centre: str = "face") -> np.ndarray:
@@ -68,6 +66,34 @@ def face_boxes(landmarks68: np.ndarray, cfg: CropConfig = CropConfig()) -> np.nd
     return np.concatenate([centre, side], 1)
 
 
+def mesh_boxes(points: np.ndarray, margin: float = 1.5, smooth: int = 5) -> np.ndarray:
+    """MediaPipe points (F, K, 2) pixels -> (F, 3) square boxes (cx, cy, side) around them, side
+    ``margin`` x their larger extent, a ``smooth``-frame moving average in time (the tracker's
+    photometric crops; ``face_boxes`` are the generator's)."""
+    lo, hi = points.min(1), points.max(1)
+    centre = (lo + hi) / 2
+    side = (hi - lo).max(1) * margin
+    box = np.concatenate([centre, side[:, None]], 1)
+    if smooth > 1 and len(box) > 1:
+        k = np.ones(smooth) / smooth
+        pad = np.pad(box, ((smooth // 2, smooth - 1 - smooth // 2), (0, 0)), mode="edge")
+        box = np.stack([np.convolve(pad[:, j], k, mode="valid") for j in range(3)], 1)
+    return box
+
+
+def face_masks(points: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """MediaPipe points (F, 478, 2) full-frame pixels, boxes (F, 3) -> (F, size, size) uint8 {0, 1}
+    in each crop: the face oval minus the eyes and the mouth opening."""
+    masks = np.zeros((len(points), size, size), np.uint8)
+    for i, (p, b) in enumerate(zip(points, boxes)):
+        A = crop_affine(b, size)
+        q = np.round((p @ A[:, :2].T + A[:, 2]) * 4).astype(np.int32)   # 2 bits of sub-pixel precision
+        cv2.fillPoly(masks[i], [q[FACE_OVAL]], 1, lineType=cv2.LINE_8, shift=2)
+        for poly in (RIGHT_EYE, LEFT_EYE, INNER_LIPS):
+            cv2.fillPoly(masks[i], [q[poly]], 0, lineType=cv2.LINE_8, shift=2)
+    return masks
+
+
 def crop_affine(box: np.ndarray, size: int) -> np.ndarray:
     """(3,) box -> (2, 3) affine from input-frame pixels to crop pixels."""
     s = size / float(box[2])
@@ -91,17 +117,22 @@ def rotation_affine(size: int, degrees: float) -> np.ndarray:
     return cv2.getRotationMatrix2D((c, c), float(degrees), 1.0)
 
 
-def crop(frames: np.ndarray, boxes: np.ndarray, size: int, degrees: float = 0.0) -> np.ndarray:
+def crop(frames: np.ndarray, boxes: np.ndarray, size: int, degrees: float = 0.0,
+         linear: bool = False) -> np.ndarray:
     """frames (F, H, W, 3) uint8, boxes (F, 3) -> (F, size, size, 3) uint8 (edges replicated).
     ``degrees``: the crop's content rotated about its centre (augmentation; corners come from the
-    frame, not from padding)."""
+    frame, not from padding). Bicubic, area-averaged when shrinking more than 2x; ``linear``:
+    bilinear, area-averaged when shrinking at all (the tracker's photometric crops)."""
     frames = np.asarray(frames)
     if len(frames) != len(boxes):
         raise UserError(f"{len(frames)} frames but {len(boxes)} crop boxes")
     out = np.empty((len(frames), size, size, 3), np.uint8)
     R = np.vstack([rotation_affine(size, degrees), [0, 0, 1]])
     for i, (f, b) in enumerate(zip(frames, boxes)):
-        flags = cv2.INTER_AREA if b[2] > 2 * size else cv2.INTER_CUBIC
+        if linear:
+            flags = cv2.INTER_AREA if b[2] > size else cv2.INTER_LINEAR
+        else:
+            flags = cv2.INTER_AREA if b[2] > 2 * size else cv2.INTER_CUBIC
         A = crop_affine(b, size) if degrees == 0 else (R @ np.vstack([crop_affine(b, size), [0, 0, 1]]))[:2]
         out[i] = cv2.warpAffine(np.ascontiguousarray(f), A, (size, size),
                                 flags=flags, borderMode=cv2.BORDER_REPLICATE)
@@ -142,27 +173,6 @@ def blend_mask(size: int, feather: float = 0.15) -> np.ndarray:
     return (t * t * (3 - 2 * t)).astype(np.float32)
 
 
-def mouth_masks(landmarks68: np.ndarray, boxes: np.ndarray, size: int, grow: float = 0.04,
-                feather: float = 0.04) -> np.ndarray:
-    """landmarks68 (F, 68, 2) frame pixels, boxes (F, 3) -> (F, size, size) float32 in [0, 1]: the
-    inner-lip polygon (points 60-67, the open mouth; empty when under 1 crop pixel) in each crop, grown by
-    ``grow`` x size pixels and softened by a Gaussian of ``feather`` x size (a ``paste_back`` mask)."""
-    out = np.zeros((len(boxes), size, size), np.float32)
-    k = max(1, int(round(grow * size)))
-    sigma = max(0.5, feather * size)
-    for i, (lm, b) in enumerate(zip(np.asarray(landmarks68, np.float64), boxes)):
-        A = crop_affine(b, size)
-        lip = lm[60:68] @ A[:, :2].T + A[:, 2]                                   # (8, 2) crop px
-        if cv2.contourArea(lip.astype(np.float32)) < 1.0:                        # closed
-            continue
-        m = np.zeros((size, size), np.uint8)
-        cv2.fillPoly(m, [np.round(lip * 4).astype(np.int32)], 1, shift=2)        # sub-pixel
-        if m.any():
-            grown = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
-            out[i] = np.maximum(cv2.GaussianBlur(grown.astype(np.float32), (0, 0), sigma), m)
-    return out
-
-
 def paste_back(full_frames: np.ndarray, crops: np.ndarray, boxes: np.ndarray,
                feather: float = 0.15, mask: np.ndarray | None = None) -> np.ndarray:
     """Blend generated crops into the full frames at their original resolution.
@@ -192,28 +202,6 @@ def paste_back(full_frames: np.ndarray, crops: np.ndarray, boxes: np.ndarray,
         bg = full[i if len(full) == F else 0].astype(np.float32)
         out[i] = np.clip(alpha * face + (1 - alpha) * bg + 0.5, 0, 255).astype(np.uint8)
     return out
-
-
-def clear_head(frame: np.ndarray, box: np.ndarray, head: np.ndarray, grow: float = 0.18,
-               radius: int = 5) -> np.ndarray:
-    """The frame the crops are pasted into, with its own head painted out.
-
-    frame (H, W, 3) uint8; box (3,) the reference crop's box; head (S, S) bool, the reference head
-    in that crop's pixels (its rendered normal map) -> (H, W, 3) uint8: the head grown by ``grow``
-    x the box side all round and as much again upwards (hair, ears; in the frame, past the crop)
-    inpainted from its surroundings (OpenCV Telea, ``radius``). Where the driven head moves away
-    from the reference's place, the pasted crop no longer covers the original face, which would
-    otherwise stay beside the generated one."""
-    head = np.asarray(head, bool)
-    S, (H, W) = head.shape[0], frame.shape[:2]
-    A = crop_affine(np.asarray(box, np.float64), S)
-    full = cv2.warpAffine(head.astype(np.uint8) * 255, A, (W, H), flags=cv2.INTER_LINEAR |
-                          cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # (H, W)
-    k = max(1, int(round(grow * float(box[2]))))            # in source pixels: the crop may end
-    full = cv2.dilate(full, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
-    full = cv2.dilate(full, np.ones((k + 1, 1), np.uint8), anchor=(0, 0))   # hair: k more above
-    return cv2.inpaint(np.ascontiguousarray(frame), (full > 127).astype(np.uint8), radius,
-                       cv2.INPAINT_TELEA)
 
 
 def box_jitter(boxes: np.ndarray) -> float:

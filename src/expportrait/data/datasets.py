@@ -48,7 +48,6 @@ from expportrait.errors import UserError, atomic_path
 FORMAT = "expportrait-clips"
 VERSION = 1
 MANIFEST = "manifest.json"
-_IMAGE_SEQS = ("frames", "pose_normals")
 _REQUIRED = ("frames", "pose_normals", "ref_image", "ref_normal")
 
 

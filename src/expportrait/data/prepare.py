@@ -6,8 +6,8 @@ Per input video (``prepare_video``):
    (``frames, fps -> fit`` with ``landmarks68_2d (F, 68, 2)`` and ``camera (F, 4)``);
 2. crop boxes from the fit's landmarks (``data.crop.face_boxes``), per scale augmentation;
 3. frames cropped to ``size``; the fit's normal maps rendered straight into crop space by the
-   injected ``render`` (``fit, frame indices (n,), crop cameras (n, 4), size -> (n, S, S, 3)
-   uint8``, the ``transfer.retarget.render_normals`` encoding);
+   injected ``render`` (``fit, frame indices (n,), crop boxes (n, 3), size -> (n, S, S, 3)
+   uint8``, ``engines.conditions.render_crop_normals``);
 4. split into clips of ``clip_frames`` (stride ``clip_stride``; a tail shorter than a clip is
    dropped unless the video is shorter than one clip, then it is one clip);
 5. a reference per clip (``reference``): ``"first"`` = the first frame of the frame range (what
@@ -41,7 +41,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from expportrait.data.crop import CropConfig, crop, crop_cameras, face_boxes, rotate_normals
+from expportrait.data.crop import CropConfig, crop, face_boxes, rotate_normals
 from expportrait.data.datasets import clip_metadata, write_clip, write_manifest
 from expportrait.errors import PARTIAL_GLOB, UserError, atomic_path
 
@@ -70,7 +70,7 @@ def still_motion(image: np.ndarray, frames: int, seed: int = 0, max_deg: float =
     """A still portrait (H, W, 3) uint8 -> (frames, H, W, 3): the same image under a smooth random
     in-plane rotation / shift / zoom (a slow camera move; no expression change), so a photo can
     join a training set as a short clip. Borders are reflected. ``image`` may also be
-    (frames, H, W, 3) (e.g. ``transfer.warp.still_expressions``): frame i gets move i."""
+    (frames, H, W, 3) (e.g. ``engines.still.still_expressions``): frame i gets move i."""
     import cv2
 
     H, W = image.shape[-3:-1]
@@ -180,7 +180,6 @@ def prepare_video(root: str | Path, frames: np.ndarray, fps: float, name: str, t
     offset = cfg.frames[0] if cfg.frames else 0
     fit = tracker(frames, fps)                                                   # 1
     lmk = np.asarray(fit.landmarks68_2d, np.float64)                             # (F, 68, 2)
-    camera = np.asarray(fit.camera, np.float64)                                  # (F, 4)
     F = len(frames)
     spans = clip_spans(F, cfg.clip_frames, cfg.clip_stride)
     # warped references (ref, a, b) -> (b - a, H, W, 3), each dropped after its last use: "first"
@@ -194,7 +193,7 @@ def prepare_video(root: str | Path, frames: np.ndarray, fps: float, name: str, t
         ccfg = replace(cfg.crop, scale=cfg.crop.scale * scale)
         boxes = face_boxes(lmk, ccfg)                                            # 2 (F, 3)
         crops = crop(frames, boxes, cfg.size)                                    # 3 (F, S, S, 3)
-        normals = render(fit, np.arange(F), crop_cameras(camera, boxes, cfg.size), cfg.size)
+        normals = render(fit, np.arange(F), boxes, cfg.size)
         for ri, deg in enumerate(cfg.rotations):
             rcrops = crops if deg == 0 else crop(frames, boxes, cfg.size, deg)      # (F, S, S, 3)
             rnormals = normals if deg == 0 else rotate_normals(normals, deg)

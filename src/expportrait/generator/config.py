@@ -91,7 +91,7 @@ class GeneratorConfig:
     prediction: str = "velocity"                  # "velocity" (Wan) or "ref_residual" (PREDICTIONS)
     residual_base: str = "reference"              # ref_residual's base (RESIDUAL_BASES): the
     #   reference held still, or "warp": the reference image warped by the driven head per frame
-    #   (transfer.warp; GenCond.appearance carries it, encoded per clip by the sampler)
+    #   (engines.warp_field; GenCond.appearance carries it, encoded per clip by the sampler)
     # --- clip and sampler -------------------------------------------------------------------
     resolution: int = 32                          # square crop size H = W in pixels
     num_frames: int = 9                           # frames per clip / window, 4k+1

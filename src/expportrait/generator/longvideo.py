@@ -134,3 +134,47 @@ def _pad_frames(cond, n: int):
         return None if x is None else torch.cat([x, x[:, :, -1:].expand(-1, -1, n, -1, -1)], 2)
 
     return replace(cond, pose_normals=pad(cond.pose_normals), appearance=pad(cond.appearance))
+
+
+def _unit(x) -> Tensor:
+    """uint8 (..., H, W, 3) -> float32 (..., 3, H, W) in [-1, 1]."""
+    import numpy as np
+    return torch.from_numpy(np.ascontiguousarray(x)).movedim(-1, -3).float() / 127.5 - 1.0
+
+
+def _frames_uint8(video: Tensor):
+    """(3, F, H, W) in [-1, 1] (clamped) -> (F, H, W, 3) uint8; the inverse of ``_unit``."""
+    out = (video.permute(1, 2, 3, 0).float().cpu().clamp(-1, 1) + 1) * 127.5 + 0.5
+    return out.to(torch.uint8).numpy()
+
+
+@torch.no_grad()
+def generate_crops(model, vae, ref_crop, ref_normal, pose_normals, *, warped=None,
+                   steps: int | None = None, seed: int = 0, window: int | None = None,
+                   cfg_scale: float | None = None, guide: tuple[str, ...] = GUIDE,
+                   sampler: str = "euler", device="cpu"):
+    """ref_crop, ref_normal (S, S, 3) uint8, pose_normals (F, S, S, 3) uint8 (``warped``: the
+    (F, S, S, 3) uint8 warped reference crops a residual_base "warp" generator starts from)
+    -> (F, S, S, 3) uint8 generated crops: the reference VAE-encoded, clips of the trained length
+    sampled and chained (``generate``)."""
+    from expportrait.generator.model import GenCond
+    model.to(device)
+    vae.to(device)
+    ref = _unit(ref_crop)[None, :, None].to(device)                              # (1, 3, 1, S, S)
+    gcfg = model.config
+    if gcfg.residual_base == "warp" and warped is None:  # its base: the warp, encoded per clip
+        raise UserError("this generator starts from the warped reference: pass warped crops")
+    if gcfg.prediction == "ref_residual" and gcfg.residual_base == "reference":  # held still
+        static = encode_video(vae, ref.expand(-1, -1, pixel_frames(window or gcfg.latent_frames), -1, -1))
+        ref_latents = static[:, :, :1]       # the causal VAE's first latent is the frame's own
+    else:
+        static, ref_latents = None, encode_video(vae, ref)
+    cond = GenCond(pose_normals=_unit(pose_normals).permute(1, 0, 2, 3)[None].to(device),  # (1, 3, F, S, S)
+                   ref_normal=_unit(ref_normal)[None].to(device),                 # (1, 3, S, S)
+                   ref_latents=ref_latents,                                       # (1, C, 1, h, w)
+                   ref_static=static,                                             # (1, C, T, h, w)
+                   appearance=None if warped is None
+                   else _unit(warped).permute(1, 0, 2, 3)[None].to(device))       # (1, 3, F, S, S)
+    video = generate(model, vae, cond, steps=steps, seed=seed, window=window, cfg_scale=cfg_scale,
+                     guide=guide, sampler=sampler)                                # (1, 3, F, S, S)
+    return _frames_uint8(video[0])                                                # (F, S, S, 3)

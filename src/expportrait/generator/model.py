@@ -32,7 +32,7 @@ How the conditions enter (paper section 5 leaves this open; decisions recorded h
   driven frame differs from it (pose, expression) instead of re-synthesising the face. The loss
   caps its 1 / sigma^2 weight below ``flow.RESIDUAL_SIGMA_FLOOR``. With ``residual_base="warp"``
   the base is instead the latents of the reference image warped by the driven head frame by frame
-  (``transfer.warp.expression_warp``; given as ``GenCond.appearance`` and encoded into
+  (``engines.warp_field.expression_warp``; given as ``GenCond.appearance`` and encoded into
   ``ref_static`` by the caller), so the untrained model already follows pose and expression and
   training learns what a warp cannot show (the open mouth, the turned-away side of the head).
 

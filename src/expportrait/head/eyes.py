@@ -23,7 +23,6 @@ from torch import Tensor
 from expportrait.head.geometry import axis_angle_to_matrix
 
 EYE_LANDMARKS = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))  # right, left (iBUG-68)
-EYE_CORNERS = ((36, 39), (42, 45))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ with a gather (run time, torch)."""
 from __future__ import annotations
 
 import numpy as np
-import torch
 from scipy.spatial import cKDTree
 from torch import Tensor
 
@@ -120,7 +119,3 @@ def _rebase(v: np.ndarray, t: np.ndarray, faces: np.ndarray, tri_of: np.ndarray,
         for j in range(3):
             out[:, j] += np.where(src[:, i] == dst[:, j], bary[v, i], 0.0)
     return out
-
-
-def as_tensors(index: np.ndarray, weight: np.ndarray) -> tuple[Tensor, Tensor]:
-    return torch.from_numpy(np.ascontiguousarray(index)).long(), torch.from_numpy(weight).float()

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from expportrait.detection.dlib_face import SAME_PERSON_DISTANCE, DlibFace
 from expportrait.errors import UserError
-from expportrait.metrics.dlib_face import SAME_PERSON_DISTANCE, DlibFace
 
 # ArcFace 112x112 alignment template (insightface): left eye, right eye, nose tip, mouth corners
 ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],

@@ -15,9 +15,9 @@ from typing import Callable
 
 import numpy as np
 
+from expportrait.detection.dlib_face import DlibFace
 from expportrait.errors import UserError
 from expportrait.metrics import image, motion
-from expportrait.metrics.dlib_face import DlibFace
 
 Tracker = Callable[[np.ndarray, float], dict]
 

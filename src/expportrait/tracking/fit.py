@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from expportrait.detection.landmarks import INNER51, LandmarkTrack
 from expportrait.head.geometry import head_to_camera
 from expportrait.render.camera import project
 from expportrait.tracking.config import BaseStageConfig
-from expportrait.tracking.landmarks import INNER51, LandmarkTrack
 from expportrait.tracking.losses import (coefficient_prior, landmark_loss,
                                          temporal_smoothness)
 

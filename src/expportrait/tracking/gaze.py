@@ -116,11 +116,11 @@ def synthetic_iris_points(head, fit: HeadFit, gaze: Tensor, cfg: EyeConfig = Eye
 def track_with_gaze(frames: np.ndarray, fps: float, cfg, head, what: str | None = "video",
                     progress: bool = False, landmarks=None) -> tuple[HeadFit, dict]:
     """frames (F, H, W, 3) uint8 -> (HeadFit with ``gaze``, tracking report): MediaPipe
-    landmarks of face ``cfg.face_index`` found by ``cfg.face_detector`` (``tracking.detect``),
+    landmarks of face ``cfg.face_index`` found by ``cfg.face_detector`` (``detection.faces``),
     ``tracking.track.track_video`` with ``cfg`` (a TrackConfig), iris gaze. ``what``
     (if not None) prefixes the error when no face is found; ``landmarks``: that LandmarkTrack
     already detected (``detect_video`` is then skipped)."""
-    from expportrait.tracking.landmarks import detect_video
+    from expportrait.detection.landmarks import detect_video
     from expportrait.tracking.track import track_video
     try:
         lmk = landmarks if landmarks is not None else detect_video(
@@ -132,3 +132,32 @@ def track_with_gaze(frames: np.ndarray, fps: float, cfg, head, what: str | None 
         raise UserError(f"{what}: {exc}") from None
     fit, report = track_video(frames, fps, cfg, head=head, landmarks=lmk, progress=progress)
     return (add_gaze(fit, lmk.points, head) if lmk.points.shape[1] >= 478 else fit), report
+
+
+class Tracker:
+    """The pipeline's tracker, injected like its other parts: ``detect`` finds a video's MediaPipe
+    landmarks (face ``face_index``, ``cfg.face_detector``), ``fit`` tracks it (``track_with_gaze``).
+    ``cfg`` (a TrackConfig) may be replaced between calls; a benchmark subclasses this to memoise."""
+
+    def __init__(self, cfg, head):
+        self.cfg, self.head = cfg, head
+
+    def detect(self, frames: np.ndarray, face_index: int = 0, what: str | None = None):
+        """frames (F, H, W, 3) uint8 -> LandmarkTrack (``what`` prefixes the no-face error)."""
+        from expportrait.detection.landmarks import detect_video
+        try:
+            return detect_video(frames, face_index=face_index, detector=self.cfg.face_detector)
+        except UserError as exc:
+            if what is None:
+                raise
+            raise UserError(f"{what}: {exc}") from None
+
+    def fit(self, frames: np.ndarray, fps: float, what: str | None = "video", *,
+            stages: tuple[str, ...] | None = None, face_index: int | None = None,
+            landmarks=None) -> HeadFit:
+        """frames (F, H, W, 3) uint8 -> HeadFit with gaze; ``stages`` / ``face_index`` override
+        the config's; ``landmarks``: this video's ``detect`` track (else detected here)."""
+        from dataclasses import replace
+        cfg = self.cfg if face_index is None else replace(self.cfg, face_index=face_index)
+        cfg = cfg if not stages else replace(cfg, stages=tuple(stages))
+        return track_with_gaze(frames, fps, cfg, self.head, what, landmarks=landmarks)[0]

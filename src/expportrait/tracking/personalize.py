@@ -24,7 +24,7 @@ from expportrait.render.rasterize import perspective_correct, pixel_barycentrics
 from expportrait.render.shading import sh_basis
 from expportrait.tracking import losses as L
 from expportrait.tracking.config import PersonalizedStageConfig
-from expportrait.tracking.crops import crop_boxes, crop_cameras, crop_frames, face_masks
+from expportrait.data.crop import crop, crop_cameras, face_masks, mesh_boxes
 from expportrait.tracking.fit import BaseFit, face_scale, landmark_weights
 
 
@@ -49,18 +49,20 @@ class PhotometricProblem:
 
     def __init__(self, head, frames: np.ndarray, points: np.ndarray, lmk68: Tensor, valid: Tensor,
                  base: BaseFit, cfg: PersonalizedStageConfig, device):
-        boxes = crop_boxes(points[..., :2])
+        boxes = mesh_boxes(points[..., :2])
         # render no finer than the input: small faces (e.g. 176x144 video) get a smaller crop
         S = int(min(cfg.crop_size, max(32, 8 * round(float(np.median(boxes[:, 2])) / 8))))
         self.size = S
         self.head, self.cfg, self.device = head, cfg, device
-        self.target = crop_frames(frames, boxes, S).to(device)        # (F, 3, S, S)
+        self.target = (torch.from_numpy(crop(frames, boxes, S, linear=True)).permute(0, 3, 1, 2).float()
+                       / 255.0).to(device)                                  # (F, 3, S, S)
         if points.shape[1] == 478:  # MediaPipe: face oval minus eyes and mouth opening
-            self.region = face_masks(points[..., :2], boxes, S).to(device)  # (F, 1, S, S)
+            self.region = torch.from_numpy(face_masks(points[..., :2], boxes, S)).float()[:, None].to(device)  # (F, 1, S, S)
         else:  # other landmark sets: the whole crop (rendered coverage still masks)
             self.region = torch.ones(len(frames), 1, S, S, device=device)
         self.cam_full = base.camera.to(device)
-        self.cam_crop = crop_cameras(base.camera, boxes, S).to(device)
+        self.cam_crop = torch.as_tensor(crop_cameras(base.camera.cpu().numpy(), boxes, S),
+                                        dtype=base.camera.dtype).to(device)
         self.lmk68, self.valid = lmk68.to(device), valid.to(device)
         self.scale = face_scale(self.lmk68)
         self.lmk_w = landmark_weights(0.3).to(device)

@@ -1,4 +1,5 @@
-"""``track_video``: landmarks -> stage ``base`` -> stage ``personalized`` -> HeadFit + report."""
+"""``track_video``: landmarks -> stage ``base`` -> stage ``personalized`` -> HeadFit + report;
+``project_tracker``: stage ``base`` as the metrics' AED/APD tracker (``metrics.report``)."""
 from __future__ import annotations
 
 import contextlib
@@ -8,11 +9,11 @@ import numpy as np
 import torch
 
 from expportrait.config import to_dict
-from expportrait.tracking.config import TrackConfig
+from expportrait.detection.landmarks import LandmarkTrack, detect_video
 from expportrait.metrics.motion import nme
+from expportrait.tracking.config import TrackConfig
 from expportrait.tracking.fit import fit_base, make_camera, project_landmarks
 from expportrait.tracking.io import HeadFit
-from expportrait.tracking.landmarks import LandmarkTrack, detect_video
 
 
 @contextlib.contextmanager
@@ -121,3 +122,20 @@ def track_video(frames: np.ndarray, fps: float, cfg: TrackConfig | None = None, 
     report["seconds_per_frame"] = timings["total"] / F
     return fit, report
 
+
+def project_tracker():
+    """The project's tracker as ``tracker(frames (F, H, W, 3) uint8, fps) -> dict`` (see report.py)."""
+    from expportrait.head.geometry import axis_angle_to_matrix, matrix_to_euler
+
+    def _np(x) -> np.ndarray:
+        return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+    def tracker(frames: np.ndarray, fps: float) -> dict:
+        # expression and pose come from stage base; the photometric stage only refines them
+        fit, _ = track_video(frames, fps, TrackConfig(stages=("base",)))
+        rotation = torch.as_tensor(_np(fit.rotation), dtype=torch.float64)  # (F, 3) axis-angle
+        euler = matrix_to_euler(axis_angle_to_matrix(rotation))  # (F, 3) yaw, pitch, roll radians
+        return {"expression": _np(fit.expression), "pose": _np(euler),
+                "landmarks68_2d": _np(fit.landmarks68_2d), "valid": _np(fit.valid).astype(bool)}
+
+    return tracker

@@ -1,4 +1,4 @@
-"""Identity-adaptive expression transfer (paper section 4), pose retargeting and warps.
+"""Identity-adaptive expression transfer (paper section 4) and pose retargeting.
 
 - ``encoder.DrivingEncoder`` E: psi (B, F, n_exp) + omega (B, F, 3) -> codes (B, F, D), temporal.
 - ``vertex_mlp.VertexOffsetMLP`` G: target neutral mesh + q_i -> Delta_f (B, F, N_s, 3).
@@ -6,12 +6,10 @@
   shipped: ``checkpoints/transfer-bfm``).
 - ``train.train_transfer(fits, head, TrainTransferConfig)``: self-reconstruction, accelerate.
 - ``retarget.retarget(source, driving, head, model, RetargetConfig)`` -> HeadFit in the source's
-  image space; ``retarget.render_normals`` (with eyeballs).
-- ``warp``: the reference warped by a driven head (``expression_warp``, the mesh-warp engine).
+  image space (its normal maps: ``tracking.visualize.render_normals``).
 - ``synthetic.SyntheticWorld``: identities with identity-dependent expression detail.
 """
 from expportrait.transfer.model import ExpressionTransfer, TransferConfig, default_checkpoint
-from expportrait.transfer.retarget import RetargetConfig, render_normals, retarget
+from expportrait.transfer.retarget import RetargetConfig, retarget
 
-__all__ = ["ExpressionTransfer", "RetargetConfig", "TransferConfig", "default_checkpoint",
-           "render_normals", "retarget"]
+__all__ = ["ExpressionTransfer", "RetargetConfig", "TransferConfig", "default_checkpoint", "retarget"]

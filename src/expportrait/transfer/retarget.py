@@ -21,23 +21,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from expportrait.data.smooth import gaussian_filter_time
 from expportrait.errors import UserError
-from expportrait.head.geometry import (apply_laplacian, axis_angle_to_matrix, head_to_camera,
-                                       matrix_to_axis_angle, uniform_laplacian)
+from expportrait.head.geometry import (apply_laplacian, axis_angle_to_matrix, matrix_to_axis_angle,
+                                       uniform_laplacian)
 from expportrait.tracking.fit import project_landmarks
 from expportrait.tracking.io import HeadFit
 
 REGIONS = ("pose", "expression", "eyes", "lips")
-MODES = ("relative", "absolute")
+POSE_MODES = ("relative", "absolute")  # head pose (not the pipeline's MODES: auto/self/cross)
 
 
 @dataclass(frozen=True)
 class RetargetConfig:
-    mode: str = "relative"                   # "relative" | "absolute" head pose
+    mode: str = "relative"                   # head pose, one of POSE_MODES
     regions: tuple[str, ...] = REGIONS       # what follows the driver
     intensity: float = 1.0                   # expression (psi, omega) multiplier
     smooth: float = 0.0                      # Gaussian sigma (frames) of the pose; 0 = off
@@ -46,8 +46,8 @@ class RetargetConfig:
 
 
 def check_config(cfg: RetargetConfig) -> None:
-    if cfg.mode not in MODES:
-        raise UserError(f"--mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
+    if cfg.mode not in POSE_MODES:
+        raise UserError(f"--pose-mode must be one of {', '.join(POSE_MODES)}, got {cfg.mode!r}")
     bad = set(cfg.regions) - set(REGIONS)
     if bad or not cfg.regions:
         raise UserError(f"--regions must be a comma list of {', '.join(REGIONS)}, got {','.join(cfg.regions)!r}")
@@ -68,17 +68,11 @@ def reference_frame(fit: HeadFit) -> int:
 
 
 def gaussian_smooth(x: Tensor, sigma: float) -> Tensor:
-    """x (F, C) -> (F, C) Gaussian-filtered over time (reflected ends); sigma in frames."""
+    """x (F, C) -> (F, C) Gaussian-filtered over time (``data.smooth``, mirrored ends, 3 sigma)."""
     if sigma <= 0 or x.shape[0] < 2:
         return x
-    r = max(1, int(math.ceil(3 * sigma)))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype) / sigma) ** 2)
-    k = (k / k.sum())[None, None]                                   # (1, 1, 2r + 1)
-    pad = min(r, x.shape[0] - 1)
-    y = torch.nn.functional.pad(x.T[:, None], (pad, pad), mode="reflect")  # (C, 1, F + 2 pad)
-    if pad < r:
-        y = torch.nn.functional.pad(y, (r - pad, r - pad), mode="replicate")
-    return torch.nn.functional.conv1d(y, k)[:, 0].T                  # (F, C)
+    return torch.as_tensor(gaussian_filter_time(x.detach().cpu().numpy(), sigma, mode="mirror",
+                                                truncate=3.0), dtype=x.dtype)
 
 
 def _framing(cam: Tensor, size) -> Tensor:
@@ -216,26 +210,3 @@ def retarget(source: HeadFit, driving: HeadFit, head, model=None,
                    translation=translation.contiguous(), camera=camera, dynamic_offset=dyn.contiguous(),
                    albedo=source.albedo.clone(), sh=source.sh[s].expand(F, -1, -1).clone(),
                    valid=driving.valid.clone(), landmarks68_2d=lmk2d, gaze=gaze, meta=meta)
-
-
-@torch.no_grad()
-def render_normals(head, fit: HeadFit, eyes: bool = True, chunk: int = 8,
-                   size: tuple[int, int] | None = None) -> np.ndarray:
-    """Normal maps of a fit's detailed mesh (with eyeballs rotated by ``fit.gaze``)
-    -> (F, H, W, 3) uint8 (``render.maps`` convention, background black)."""
-    from expportrait.head.eyes import append_eyes
-    from expportrait.render.maps import normal_map_image, render
-    from expportrait.tracking.representation import detailed_vertices
-
-    H, W = size or fit.image_size
-    frames = []
-    for a in range(0, fit.num_frames, chunk):
-        idx = torch.arange(a, min(fit.num_frames, a + chunk))
-        verts = detailed_vertices(head, fit, idx)                                  # (B, N_s, 3)
-        faces = head.faces
-        if eyes:
-            lmk = verts[:, head.landmark_index]
-            verts, faces = append_eyes(verts, faces, lmk, None if fit.gaze is None else fit.gaze[idx])
-        cam = head_to_camera(verts, fit.rotation[idx], fit.translation[idx])
-        frames.append(normal_map_image(render(cam, faces, fit.camera[idx], H, W, outputs=("normal", "mask"))))
-    return np.concatenate(frames, 0)

@@ -1,26 +1,17 @@
-"""Synthetic expressions for a still portrait: the photo warped by its own personalized head.
+"""The warp field of the warp engines: a frame warped by its own head driven to new expressions
+and poses (a backward map at the frame's own resolution, so nothing is resampled twice).
 
-A photo shows one expression, so a generator trained on it (``prepare --still-expressions``)
-never sees that person smile wider, open the mouth or frown. Here the photo's fitted head is
-driven through smooth random expression trajectories (the identity-adaptive transfer makes its
-Delta_f, as ``reenact`` does) and the photo is warped to follow:
+``expression_warp``: every pixel the driven mesh covers samples the frame where the same surface
+point lies in the still head (the rasterizer interpolates the source pixel coordinates of the
+vertices); outside the mesh the displacement fades out with distance (normalised convolution), so
+the neck and shoulders stay put and the chin drags the skin below it, and the two blend over a band
+inside the mesh rim (its jagged edge would otherwise tear the image); pixels inside the driven
+inner-lip contour that the mesh does not cover (the open mouth) sample the frame's own mouth
+through the affine map between the two inner-lip contours (teeth or lips), darkened the wider the
+mouth opens. With a person mask (``engines.segment``) the person is warped over a still background
+and the hair and ears follow the head's similarity motion.
 
-1. ``random_expressions``: smooth random psi (and jaw) trajectories in std units about the
-   photo's own expression;
-2. ``drive_still``: the still's fit (1 frame) driven by them with ``retarget`` (absolute mode,
-   the still's own pose) -> a HeadFit of F frames, frame 0 = the photo's expression;
-3. ``expression_warp``: every pixel the driven mesh covers samples the photo where the same
-   surface point lies in driven frame 0 (the photo's expression with the same Delta_f model and
-   pose, so frame 0 is exactly the photo) (the rasterizer interpolates the source pixel
-   coordinates of the vertices: a backward map); outside the mesh the displacement fades out
-   with distance (normalised convolution), so hair and neck stay put and the chin drags the
-   skin below it, and the two blend over a band inside the mesh rim (its jagged edge would
-   otherwise tear the image); pixels inside the driven inner-lip contour that the mesh does not
-   cover (the open mouth) sample the photo's own mouth through the affine map between the two
-   inner-lip contours (teeth or lips), darkened the wider the mouth opens.
-
-It is a training-data device for photos only: the warp cannot show what the photo hides
-(teeth of a closed mouth, the side of the head), which is what the generator is for.
+The warp cannot show what the frame hides (teeth of a closed mouth, the side of the head).
 """
 from __future__ import annotations
 
@@ -34,44 +25,6 @@ from expportrait.tracking.representation import camera_vertices
 
 INNER_LIP = list(range(60, 68))     # 68-point inner lip contour
 RIGID = list(range(17, 48))         # brows, nose, eyes: they move with the skull, not the jaw
-
-
-def random_expressions(base: torch.Tensor, frames: int, seed: int = 0, amplitude: float = 2.0,
-                       jaw_max: float = 0.25) -> tuple[torch.Tensor, torch.Tensor]:
-    """base (n_exp,) the photo's own psi -> psi (frames, n_exp) in std units and jaw (frames, 3)
-    axis-angle (opening about x). Frame 0 is the photo; then the photo's expression relaxes
-    towards neutral and back (a smooth random weight in [0, 1]) while every component adds a
-    smooth random wave (two low-frequency sines) of up to ``amplitude`` std; the jaw (FLAME heads)
-    opens within [0, ``jaw_max``] rad."""
-    rng = np.random.default_rng(seed)
-    n_exp = base.shape[-1]
-    t = np.linspace(0.0, 1.0, frames)[:, None]
-
-    def waves(k):  # (frames, k) in [-1, 1], 0 at t = 0
-        f, ph = rng.uniform(0.7, 2.0, (2, k)), rng.uniform(0, 2 * np.pi, (2, k))
-        w = np.sin(2 * np.pi * f[0] * t + ph[0]) + 0.5 * np.sin(2 * np.pi * f[1] * t + ph[1])
-        return (w - w[:1]) / 3.0
-
-    relax = np.clip(np.abs(waves(1)) * 1.5, 0.0, 1.0)                           # (frames, 1)
-    scale = amplitude * rng.uniform(0.5, 1.0, n_exp)
-    psi = base.numpy()[None] * (1.0 - relax) + waves(n_exp) * scale
-    jaw = np.zeros((frames, 3))
-    jaw[:, 0] = np.clip(waves(1)[:, 0] * 2.0, 0.0, 1.0) * jaw_max
-    return torch.tensor(psi, dtype=torch.float32), torch.tensor(jaw, dtype=torch.float32)
-
-
-def drive_still(head, still: HeadFit, transfer_model, psi: torch.Tensor, jaw: torch.Tensor) -> HeadFit:
-    """still: the photo's fit (frame 0 is used); psi (F, n_exp), jaw (F, 3) -> the photo's head
-    with those expressions at its own pose (F frames, the photo's image space)."""
-    from expportrait.transfer.retarget import RetargetConfig, retarget
-    F = psi.shape[0]
-    driver = still.frames(torch.zeros(F, dtype=torch.long))
-    driver.expression = psi.to(still.expression)
-    driver.jaw = jaw.to(still.jaw)
-    driver.valid = torch.ones(F, dtype=torch.bool)
-    cfg = RetargetConfig(mode="absolute", regions=("pose", "expression", "eyes", "lips"),
-                         smooth=0.0, source_frame=0)
-    return retarget(still, driver, head, transfer_model, cfg)
 
 
 def _screen(head, fit: HeadFit, idx) -> torch.Tensor:
@@ -94,9 +47,9 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
     warp is exactly the identity where nothing moved. Only a box around the two heads (padded by
     the fade-out distance) is computed; the rest of each frame is the photo as it is.
 
-    ``person`` (H, W) in [0, 1] (``tracking.segment.person_mask``) keeps the background still:
+    ``person`` (H, W) in [0, 1] (``engines.segment.person_mask``) keeps the background still:
     the warped person is laid over the photo's own background, and where the head moved away
-    from, over the photo with the head painted out (``tracking.segment.background_plate`` of
+    from, over the photo with the head painted out (``engines.segment.background_plate`` of
     ``plate_mask`` in ``head_box``; ``_composite``); hair and ears follow the head's similarity
     motion."""
     import cv2
@@ -109,7 +62,7 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
     head_up = _head_frame(still.landmarks68_2d[0].numpy())
     src_rigid = still.landmarks68_2d[0, RIGID].numpy()                            # (31, 2)
     if person is not None:
-        from expportrait.tracking.segment import background_plate, plate_mask
+        from expportrait.engines.segment import background_plate, plate_mask
         hx0, hy0, hx1, hy1 = head_box(still, H, W)
         hole = plate_mask(person, (hx0, hy0, hx1, hy1))                           # (H, W)
         plate = background_plate(image, hole)                                     # (H, W, 3)
@@ -133,7 +86,7 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
         for j, i in enumerate(idx.tolist()):
             rigid = None
             if person is not None:   # hair and ears follow the head's similarity motion
-                B = _similarity(driven.landmarks68_2d[i, RIGID].numpy(), src_rigid)
+                B = similarity(driven.landmarks68_2d[i, RIGID].numpy(), src_rigid)
                 rigid = _rigid_displacement(B, gx, gy, head_up)
             roi = _warp_roi(image, back[j], cover[j], gx, gy, sigma,
                             driven.landmarks68_2d[i, INNER_LIP].numpy(), src_lip, src_open,
@@ -172,15 +125,17 @@ def head_box(fit: HeadFit, H: int, W: int, frame: int = 0) -> tuple[int, int, in
             int(min(W, x1 + 0.5 * w + 1)), int(min(H, y1 + 0.25 * h + 1)))
 
 
-def _similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (Umeyama) taking points a (N, 2) to b (N, 2) -> (2, 3)."""
-    ma, mb = a.mean(0), b.mean(0)
-    A, Bc = a - ma, b - mb
-    U, S, Vt = np.linalg.svd(Bc.T @ A / len(a))
-    D = np.diag([1.0, np.sign(np.linalg.det(U @ Vt))])
-    R = U @ D @ Vt
-    scale = (S * np.diag(D)).sum() / max((A ** 2).sum() / len(a), 1e-12)
-    return np.concatenate([scale * R, (mb - scale * R @ ma)[:, None]], 1)
+def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (Umeyama, scikit-image's) taking points a (N, 2) to b (N, 2)
+    -> (2, 3)."""
+    from skimage.transform import SimilarityTransform
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if hasattr(SimilarityTransform, "from_estimate"):          # scikit-image >= 0.26
+        t = SimilarityTransform.from_estimate(a, b)
+    else:
+        t = SimilarityTransform()
+        t = t if t.estimate(a, b) else None
+    return t.params[:2] if t else np.eye(2, 3)
 
 
 def _head_frame(lmk: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
@@ -263,14 +218,3 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
     moved = np.clip(np.hypot(mapx - gx, mapy - gy) / 2.0, 0.0, 1.0)             # 1 from 2 px on
     extra = np.stack([a, moved], -1) * 255 + 0.5
     return np.concatenate([out, np.clip(extra, 0, 255).astype(np.uint8)], -1)
-
-
-def still_expressions(image: np.ndarray, still: HeadFit, head, transfer_model, frames: int,
-                      seed: int = 0, amplitude: float = 2.0, jaw_max: float = 0.25) -> np.ndarray:
-    """A photo (H, W, 3) uint8 and its fit -> (frames, H, W, 3) uint8: the photo making smooth
-    random expressions (``random_expressions`` -> ``drive_still`` -> ``expression_warp``)."""
-    psi, jaw = random_expressions(still.expression[0], frames, seed, amplitude, jaw_max)
-    if not head.has_jaw:
-        jaw = torch.zeros_like(jaw)
-    driven = drive_still(head, still, transfer_model, psi, jaw)
-    return expression_warp(image, driven.frames([0]), driven, head)

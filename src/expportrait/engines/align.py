@@ -8,7 +8,8 @@ pose: same camera, same person) those residuals can be removed in image space: t
 found on the result frame are carried onto the driver's landmarks by a thin-plate spline, the
 frame border pinned, and the frame resampled through it (a backward map, so no holes).
 
-Nothing here knows the pipeline: frames and landmark arrays in, frames out.
+Nothing here knows the pipeline: frames and landmark arrays in, frames out (the warp engines call
+``align_to_driver``).
 """
 from __future__ import annotations
 
@@ -76,3 +77,18 @@ def align_frames(frames: np.ndarray, found: np.ndarray, found_valid: np.ndarray,
                            borderMode=cv2.BORDER_REPLICATE)
         moved[f] = True
     return out, moved
+
+
+def align_to_driver(frames: np.ndarray, driver_landmarks) -> np.ndarray:
+    """Result frames (F, H, W, 3) uint8 in the driver's image (self mode) -> the same, each moved
+    so that its MediaPipe landmarks land on the driver frame's (``driver_landmarks``: the driver's
+    LandmarkTrack; ``align_frames``; frames without a face on either side are kept)."""
+    from expportrait.detection.landmarks import detect_video
+    from expportrait.errors import UserError
+    try:
+        res = detect_video(frames)
+    except UserError:                     # no face in any result frame: nothing to align
+        return frames
+    drv = driver_landmarks
+    return align_frames(frames, res.points[:, MESH_POINTS, :2], res.valid,
+                        drv.points[:, MESH_POINTS, :2], drv.valid)[0]

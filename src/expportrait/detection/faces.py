@@ -7,7 +7,7 @@ misses the small and off-centre faces of group photos. Here faces are found firs
   ``mp.solutions.face_detection`` with ``model_selection=1``) on the whole frame and, for frames
   larger than ``TILE`` px, on overlapping ``TILE``-px tiles (its 192x192 input misses faces under
   ~4 % of the side it sees; a tile keeps a 30 px face above that), or
-* dlib's HOG detector (``metrics.dlib_face``; one pyramid upsampling below 2000 px), or both,
+* dlib's HOG detector (``detection.dlib_face``; one pyramid upsampling below 2000 px), or both,
 
 merged by non-maximum suppression. Each candidate is then meshed: a square crop of side
 ``MARGIN`` x the box's longer side, centred on the box, resampled to ``CROP_MIN``..``CROP_MAX``
@@ -98,7 +98,7 @@ def order(faces: list[Face]) -> list[Face]:
 
 # ---------------------------------------------------------------------------------- detectors
 def _quiet():
-    from expportrait.tracking.landmarks import quiet_stderr
+    from expportrait.detection.landmarks import quiet_stderr
     return quiet_stderr()
 
 
@@ -150,7 +150,7 @@ class FaceDetector:
 
     def _dlib_boxes(self, image: np.ndarray) -> list[Face]:
         if self._dlib is None:
-            from expportrait.metrics.dlib_face import DlibFace
+            from expportrait.detection.dlib_face import DlibFace
             self._dlib = DlibFace(upsample=1 if max(image.shape[:2]) < 2000 else 0)
         return [Face(tuple(float(v) for v in b), 1.0, "dlib") for b in self._dlib.detect(image)]
 
@@ -364,7 +364,7 @@ def _refind(img, det, mesh, box: Box, ref: dict, recent: bool) -> np.ndarray | N
 
 @lru_cache(maxsize=1)
 def _dlib_face():
-    from expportrait.metrics.dlib_face import DlibFace
+    from expportrait.detection.dlib_face import DlibFace
     return DlibFace()
 
 

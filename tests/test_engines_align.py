@@ -1,8 +1,8 @@
-"""transfer.landmark_align: the thin-plate alignment moves found landmarks onto the target ones."""
+"""engines.align: the thin-plate alignment moves found landmarks onto the target ones."""
 import numpy as np
 import pytest
 
-from expportrait.transfer.landmark_align import align_frames, border_points, spline_field
+from expportrait.engines.align import align_frames, border_points, spline_field
 
 
 def textured(H=120, W=160, seed=0):

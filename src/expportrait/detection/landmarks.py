@@ -1,6 +1,6 @@
 """2D face landmarks from MediaPipe FaceMesh (478 points with irises; weights ship in the wheel).
 
-Faces are found first (``tracking.detect``: MediaPipe's full-range detector and/or dlib, so small
+Faces are found first (``detection.faces``: MediaPipe's full-range detector and/or dlib, so small
 and off-centre faces count), one is chosen (``face_index``, 0 = largest) and FaceMesh runs on a
 crop around it. Per-frame failures are flagged in ``valid`` and filled by linear interpolation in
 time (held at the ends), never fatal; a clip with no face in any frame is a ``UserError``.
@@ -72,10 +72,10 @@ def quiet_stderr():
 def detect_video(frames: np.ndarray, face_index: int = 0, progress: bool = False,
                  detector: str = "mediapipe") -> LandmarkTrack:
     """frames (F, H, W, 3) uint8 -> LandmarkTrack of face ``face_index`` (0 = largest) with lost
-    frames interpolated. Faces are found by ``detector`` (``tracking.detect.DETECTORS``),
+    frames interpolated. Faces are found by ``detector`` (``detection.faces.DETECTORS``),
     FaceMesh runs on a crop around the chosen one, which is followed through the video
-    (``tracking.detect.follow_face``)."""
-    from expportrait.tracking.detect import follow_face
+    (``detection.faces.follow_face``)."""
+    from expportrait.detection.faces import follow_face
 
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:

@@ -1,6 +1,7 @@
 """Person segmentation of a portrait (MediaPipe's selfie-segmentation model, shipped in the
 0.10.21 wheel): which pixels are the person (face, hair, ears, neck, clothes) and which are the
-background that stays put when the head moves, and that background with the head painted out."""
+background that stays put when the head moves, and that background with the head painted out
+(``background_plate``, the engines' one inpainter)."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,11 +30,13 @@ def plate_mask(person: np.ndarray, box: tuple[int, int, int, int], grow: int = 5
     return np.clip(cv2.GaussianBlur(hole.astype(np.float32), (0, 0), 1.5), 0.0, 1.0)
 
 
-def background_plate(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """image (H, W, 3) uint8, mask (H, W) in [0, 1] (``plate_mask``) -> (H, W, 3) uint8: the
-    pixels where mask > 0 painted out with OpenCV's Telea inpainting (at most ~256 px across the
-    masked box, then resized back); the rest of the image untouched. What the background shows
-    where a moving head uncovers it."""
+def background_plate(image: np.ndarray, mask: np.ndarray, radius: int = 5,
+                     max_side: int | None = 256) -> np.ndarray:
+    """The one inpainter: image (H, W, 3) uint8, mask (H, W) in [0, 1] (``plate_mask``) -> (H, W,
+    3) uint8: the pixels where mask > 0 painted out with OpenCV's Telea inpainting (``radius``),
+    on the masked box with a margin of known pixels, shrunk to at most ``max_side`` px across and
+    resized back (None: at full resolution); the rest of the image untouched. What the background
+    shows where a moving head uncovers it."""
     import cv2
     hole = (mask > 0).astype(np.uint8)
     if not hole.any():
@@ -44,15 +47,15 @@ def background_plate(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     y0, y1 = max(0, ys.min() - pad), min(H, ys.max() + 1 + pad)
     x0, x1 = max(0, xs.min() - pad), min(W, xs.max() + 1 + pad)
     h, w = y1 - y0, x1 - x0
-    s = min(1.0, 256.0 / max(h, w, 1))
+    s = 1.0 if max_side is None else min(1.0, max_side / max(h, w, 1))
     sub, sub_hole = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]
     if s < 1.0:
         small = cv2.resize(sub, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
         small_hole = cv2.resize(sub_hole, small.shape[1::-1], interpolation=cv2.INTER_NEAREST)
-        filled = cv2.resize(cv2.inpaint(small, small_hole, 5, cv2.INPAINT_TELEA), (w, h),
+        filled = cv2.resize(cv2.inpaint(small, small_hole, radius, cv2.INPAINT_TELEA), (w, h),
                             interpolation=cv2.INTER_LINEAR)
     else:
-        filled = cv2.inpaint(sub, sub_hole, 5, cv2.INPAINT_TELEA)
+        filled = cv2.inpaint(np.ascontiguousarray(sub), sub_hole, radius, cv2.INPAINT_TELEA)
     out = image.copy()
     out[y0:y1, x0:x1] = np.where(sub_hole[..., None] > 0, filled, sub)
     return out

@@ -1,4 +1,5 @@
-"""transfer.warp: synthetic expressions for a photo (mesh-driven backward warp), BFM coarse."""
+"""engines.warp_field and engines.still: the mesh-driven backward warp of a photo (synthetic
+expressions, the still background), BFM coarse."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,8 @@ from dataclasses import replace
 from expportrait.data.prepare import still_motion
 from expportrait.transfer.model import ExpressionTransfer, TransferConfig
 from expportrait.transfer.synthetic import SyntheticConfig, SyntheticWorld
-from expportrait.transfer.warp import drive_still, expression_warp, random_expressions, still_expressions
+from expportrait.engines.still import drive_still, random_expressions, still_expressions
+from expportrait.engines.warp_field import expression_warp
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +91,8 @@ def test_still_background_keeps_the_background_and_fills_where_the_head_left(hea
     """With a person mask and a plate, a head moved 12 px right leaves the background beside it
     unmoved (no drag), shows the plate where the head used to be, and is the photo where nothing
     moved."""
-    from expportrait.tracking.segment import background_plate, plate_mask
-    from expportrait.transfer.warp import head_box
+    from expportrait.engines.segment import background_plate, plate_mask
+    from expportrait.engines.warp_field import head_box
     img = _image()
     lmk = still.landmarks68_2d[0].numpy()
     person = np.zeros(img.shape[:2], np.float32)                 # the face's box is "the person"
@@ -115,7 +117,7 @@ def test_still_background_keeps_the_background_and_fills_where_the_head_left(hea
 
 def test_person_mask_of_a_portrait():
     from expportrait.data.video import read_source
-    from expportrait.tracking.segment import person_mask
+    from expportrait.engines.segment import person_mask
     img = read_source("sample:astronaut").frames[0]
     m = person_mask(img)
     assert m.shape == (512, 512) and m.dtype == np.float32
@@ -126,12 +128,12 @@ def test_person_mask_of_a_portrait():
 def test_hair_moves_with_the_head_and_the_neck_stays():
     """The similarity from the driven head to the photo is recovered exactly, and its backward
     displacement has full weight above the chin and none well below it."""
-    from expportrait.transfer.warp import _head_frame, _rigid_displacement, _similarity
+    from expportrait.engines.warp_field import _head_frame, _rigid_displacement, similarity
     rng = np.random.default_rng(0)
     a = rng.uniform(0, 200, (50, 2))
     th, s, t = 0.3, 1.2, np.array([5.0, -7.0])
     R = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
-    B = _similarity(a, a @ (s * R).T + t)
+    B = similarity(a, a @ (s * R).T + t)
     assert np.allclose(B[:, :2], s * R, atol=1e-6) and np.allclose(B[:, 2], t, atol=1e-6)
     lmk = np.zeros((68, 2))                          # an upright face: brows at y 40, chin at y 100
     lmk[:17] = np.stack([np.linspace(20, 80, 17), np.full(17, 70.0)], 1)
