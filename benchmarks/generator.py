@@ -2,8 +2,11 @@
 
     python benchmarks/generator.py            # everything (~2-4 min on 2 CPU cores, ~7 GB RAM)
     python benchmarks/generator.py --no-big   # skip the real-size Wan2.1-T2V-1.3B instantiation
+        [--threads N] [--no-readme] [--out DIR] [--json FILE]   # the harness flags (common.py)
 
-Measured side by side in one run; the last line is one JSON object:
+Measured side by side in one run (the timed forwards on one thread whatever ``--threads`` says);
+writes benchmarks/README.md (section "generator") unless ``--no-readme``; the last line is one JSON
+object:
 
 - ``overhead_ratio``: single-thread CPU time of a ReenactGenerator forward (condition encoders included) / plain
   ``WanTransformer3DModel`` forward with the same weights and latent size (``demo`` preset, one clip;
@@ -31,6 +34,7 @@ import time
 
 import torch
 
+from common import finish, parser, setup
 from expportrait.generator.config import PRESETS, get_preset
 from expportrait.generator.model import GenCond, ReenactGenerator
 
@@ -173,11 +177,11 @@ def big_child() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-big", action="store_true", help="skip the 1.3B instantiation")
-    parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--big-child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    ap = parser(__doc__, out="out/benchmarks/generator")
+    ap.add_argument("--no-big", action="store_true", help="skip the 1.3B instantiation")
+    ap.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--big-child", action="store_true", help=argparse.SUPPRESS)
+    args = setup(ap.parse_args())
     if args.rss_child:
         return rss_child(args.rss_child)
     if args.big_child:
@@ -209,7 +213,6 @@ def main() -> None:
               f"(x{big['big_overhead_ratio']:.3f} of plain, output identical)", flush=True)
         result.update({k: big[k] for k in ("added_params_pct", "big_overhead_ratio",
                                            "big_forward_s")})
-    from _readme import write_section
     rows = [("overhead_ratio (conditioned / plain Wan forward, demo size)", f"{result['overhead_ratio']:.3f}", "<= 1.15"),
             ("overhead_ratio with condition features cached (sampling)", f"{result['overhead_ratio_cached']:.3f}", ""),
             ("overhead_ratio with the appearance condition", f"{result['overhead_ratio_appearance']:.3f}", ""),
@@ -217,8 +220,9 @@ def main() -> None:
             ("time_ratio_256_vs_16", f"{result['time_ratio_256_vs_16']:.2f}", "~16 (linear)")]
     if "added_params_pct" in result:
         rows.append(("added_params_pct (adapters on Wan2.1-T2V-1.3B config)", f"{result['added_params_pct']:.3f} %", "<= 5"))
-    write_section("generator", "python benchmarks/generator.py", rows)
-    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
+    cmd = "python benchmarks/generator.py" + (" --no-big" if args.no_big else "")
+    finish(args, {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()},
+           section=("generator", cmd, rows))
 
 
 if __name__ == "__main__":

@@ -8,31 +8,29 @@ video of the training split (registry ``franck``, ``--long`` frames from frame 0
      MediaPipe, NME of the fit's ``landmarks68_2d`` against dlib's 68 landmarks and against the
      tracker's own MediaPipe-derived 68 (all / inner), face-region photometric PSNR
      base -> personalized; and the synthetic-recovery vertex error of
-     ``tests/test_tracking_synthetic.py`` under the same schedule (tolerance 3.5 mm),
-  3. the torch renderer vs moderngl (EGL) on the same dense BFM mesh at 512^2.
+     ``expportrait.tracking.synthetic`` (what ``tests/test_tracking_synthetic.py`` holds to
+     3.5 mm) under the same schedule,
+  3. the torch renderer vs moderngl (EGL) on the same dense BFM mesh at 512^2
+     (``benchmarks/measures.py``, as ``renderer.py`` times it).
 Schedules: ``default`` = ``PersonalizedStageConfig()`` (40 appearance + 80 joint iterations;
 the appearance steps rasterise once since 2026-12-02), ``short`` = 20 + 40 (not adopted: it loses
 photometric PSNR on franck). Goals: full tracking <= 10x MediaPipe
-on 2 CPU cores; renderer <= 3x moderngl. Writes benchmarks/README.md (section "tracking"); last
-output line one JSON object.
+on 2 CPU cores; renderer <= 3x moderngl. Writes benchmarks/README.md (section "tracking") unless
+``--no-readme``; last output line one JSON object (the harness flags: ``benchmarks/common.py``;
+``--threads``: torch threads, default torch's).
 
-    python benchmarks/tracking.py [--frames 120] [--long 200] [--threads 0] [--no-readme]
+    python benchmarks/tracking.py [--frames 120] [--long 200] [--threads N] [--no-readme]
+        [--out DIR] [--json FILE]
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import sys
-import time
 from dataclasses import replace
-from pathlib import Path
 
-import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+from common import finish, load_average, parser, setup, timed
+from measures import bench_renderer, place_in_view
 
 
 def schedules():
@@ -42,26 +40,21 @@ def schedules():
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = parser(__doc__, out="out/benchmarks/tracking")
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--long", type=int, default=200, help="frames of the long training-split video")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
-    ap.add_argument("--no-readme", action="store_true")
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from renderer import bench_renderer, place_in_view
-    from test_tracking_synthetic import synthetic_recovery
+    args = setup(ap.parse_args())
 
     from expportrait.data.video import read_source
+    from expportrait.detection.dlib_face import DlibFace
+    from expportrait.detection.landmarks import detect_video
     from expportrait.head import load_head
-    from expportrait.metrics.dlib_face import DlibFace
     from expportrait.metrics.motion import nme
     from expportrait.tracking.config import TrackConfig
-    from expportrait.tracking.landmarks import detect_video
+    from expportrait.tracking.synthetic import synthetic_recovery
     from expportrait.tracking.track import track_video
 
-    load = os.getloadavg()[0]
+    load = load_average()
     head = load_head("bfm", density=TrackConfig().density)
     dlib = DlibFace()
     videos = {"carphone": read_source("sample:carphone", max_frames=args.frames)}
@@ -72,9 +65,9 @@ def main() -> None:
         frames = video.frames
         F = len(frames)
         detect_video(frames[:5])  # warm-up (model load)
-        t = time.perf_counter()
-        lm = detect_video(frames)
-        mp_ms = (time.perf_counter() - t) / F * 1e3
+        with timed() as t:
+            lm = detect_video(frames)
+        mp_ms = t.seconds / F * 1e3
         ref_dlib = dlib.landmarks68_video(frames)
         row = {"frames": F, "mediapipe_ms": round(mp_ms, 2)}
         for sname, pc in schedules().items():
@@ -109,13 +102,11 @@ def main() -> None:
     c = res["videos"]["carphone"]
     res["tracking_ratio"] = c["default"]["ratio"]
     res["tracking_ratio_short"] = c["short"]["ratio"]
-    if not args.no_readme:
-        write_table(res)
-    print(json.dumps(res))
+    finish(args, res, section=readme_section(res))
 
 
-def write_table(res: dict) -> None:
-    from _readme import write_section
+def readme_section(res: dict) -> tuple:
+    """The section "tracking" of benchmarks/README.md: (name, command, rows, note)."""
     rows = []
     for vname, row in res["videos"].items():
         rows.append((f"{vname} ({row['frames']} frames): MediaPipe detection", f"{row['mediapipe_ms']} ms/frame", ""))
@@ -130,13 +121,14 @@ def write_table(res: dict) -> None:
                      (f"{vname}, {s} schedule: face-region PSNR base -> personalized",
                       f"{r['psnr_base']} -> {r['psnr_personalized']} dB", ">= base + 2 dB")]
     for s, e in res["synthetic_mm"].items():
-        rows.append((f"synthetic recovery (tests/test_tracking_synthetic.py), {s} schedule", f"{e} mm", "< 3.5 mm"))
+        rows.append((f"synthetic recovery (tracking.synthetic, tests/test_tracking_synthetic.py), {s} schedule",
+                     f"{e} mm", "< 3.5 mm"))
     rows += [(f"torch renderer, BFM full mesh ({res['mesh_faces']} faces), 512²", f"{res['renderer_ms']} ms", ""),
              ("moderngl EGL, same mesh", f"{res['moderngl_ms']} ms", ""),
              ("renderer / moderngl", f"**{res['renderer_ratio']}x**", "<= 3x")]
-    write_section("tracking", "python benchmarks/tracking.py", rows,
-                  note=f"{res['torch_threads']} torch threads; MediaPipe's landmarks are detected once per "
-                       "video and shared by both schedules (its time is in every full-tracker figure).")
+    return ("tracking", "python benchmarks/tracking.py", rows,
+            f"{res['torch_threads']} torch threads; MediaPipe's landmarks are detected once per "
+            "video and shared by both schedules (its time is in every full-tracker figure).")
 
 
 if __name__ == "__main__":

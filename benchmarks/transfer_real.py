@@ -17,31 +17,35 @@ sequence, Delta_f is one of
   nearest psi (Euclidean, pooled over both training people),
 
 scored against the clip's tracked Delta_f (mean Euclidean error over face vertices, mm) and by
-the clip's first frame warped by the head carrying it (``transfer.warp.expression_warp``, no
+the clip's first frame warped by the head carrying it (``engines.warp_field.expression_warp``, no
 generator), re-tracked by the project's tracker against the real frames (AED).
 
 ``--curves``: E and G retrained here on 0, 1 and 2 real training people, with and without the
 32 synthetic identities of the shipped recipe, ``--steps`` each; the error of each against the
 number of training identities; and, as a diagnostic only, E and G trained on the validation
 person's other clip (cap12 -> cap13 and back): the best any number of other people could give. Cross-identity sanity: franck (frame 1200) driven by cap12 and
-cap12 (frame 400) driven by franck 0-63 with ``--model``'s G, mouth-opening correlation (dlib
-landmarks, ``benchmarks/unseen.py``'s measure) between the warped driven head and the driver.
-Writes benchmarks/README.md (section "transfer_real"); last output line one JSON object.
+cap12 (frame 400) driven by franck 0-63 with ``--model``'s G (the ``full`` engine's transfer),
+mouth-opening correlation (dlib landmarks, ``benchmarks/unseen.py``'s measure, in
+``benchmarks/measures.py``) between the warped driven head and the driver.
+Writes benchmarks/README.md (section "transfer_real") unless ``--no-readme``; last output line one
+JSON object (the harness flags: ``benchmarks/common.py``; ``--threads`` defaults to 2 here).
+``--max-frames N``: every clip cut to its first N frames (smoke runs; the fits are then cached in
+``--fits``/max-N).
 
-    python benchmarks/transfer_real.py [--model CKPT] [--curves] [--steps 3000] [--threads 2]
+    python benchmarks/transfer_real.py [--model CKPT] [--curves] [--steps 1500] [--fits DIR]
+        [--max-frames N] [--threads 2] [--no-readme] [--out DIR] [--json FILE]
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
+from common import finish, parser, setup, timed
+from measures import mouth_opening, pearson
+
 ROOT = Path(__file__).parents[1]
 TRAIN_CLIPS = [("carphone", "sample:carphone", 0, 120)] + [
     (f"franck{s}", "sample:franck", s, 64) for s in (0, 1200, 2400, 3600)]
@@ -70,12 +74,12 @@ def clip_fits(pipe, clips, side: str, folder: Path) -> dict:
             raise SystemExit(f"{name}: person {person(source)} is not on the {side} side of the split")
         path = folder / name / "fit.safetensors"
         if not path.is_file():
-            t0 = time.perf_counter()
-            video = load_clip(source, start, n)
-            fit = pipe._track(video.frames, video.fps, name)
+            with timed() as t:
+                video = load_clip(source, start, n)
+                fit = pipe.tracker.fit(video.frames, video.fps, name)
             path.parent.mkdir(parents=True, exist_ok=True)
             save_fit(fit, path)
-            print(f"tracked {name} ({n} frames) in {time.perf_counter() - t0:.0f} s", flush=True)
+            print(f"tracked {name} ({n} frames) in {t.seconds:.0f} s", flush=True)
         out[name] = load_fit(path)
     return out
 
@@ -97,37 +101,41 @@ def nearest_copy(fit, pool: list) -> "torch.Tensor":
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = parser(__doc__, out="out/benchmarks/transfer_real", threads=2)
     ap.add_argument("--model", default=None, help="transfer checkpoint (default: the shipped one)")
     ap.add_argument("--fits", default=str(ROOT / "runs/transfer-real"), help="fit cache folder")
     ap.add_argument("--curves", action="store_true", help="retrain on 0/1/2 real people +- synthetic")
     ap.add_argument("--steps", type=int, default=1500, help="training steps of each --curves model")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-readme", action="store_true")
-    args = ap.parse_args()
+    ap.add_argument("--max-frames", type=int, default=None,
+                    help="cut every clip to its first N frames (smoke runs; fits cached apart)")
+    args = setup(ap.parse_args())
 
     import torch
 
-    from expportrait.commands.evaluate import project_tracker
+    from expportrait.engines.warp_field import expression_warp
     from expportrait.metrics.report import evaluate
     from expportrait.pipeline import ReenactPipeline
+    from expportrait.tracking.track import project_tracker
     from expportrait.transfer.model import ExpressionTransfer
-    from expportrait.transfer.warp import expression_warp
 
-    torch.set_num_threads(args.threads)
+    train_clips, val_clips = TRAIN_CLIPS, VAL_CLIPS
+    folder = Path(args.fits)
+    if args.max_frames:                                 # smoke runs: short clips, their own cache
+        train_clips, val_clips = ([(k, s, a, min(n, args.max_frames)) for k, s, a, n in clips]
+                                  for clips in (TRAIN_CLIPS, VAL_CLIPS))
+        folder = folder / f"max-{args.max_frames}"
     pipe = ReenactPipeline.from_checkpoint(None)
     head = pipe.head
     face = head.regions["face"].bool()                                     # (N_s,)
-    folder = Path(args.fits)
-    train = clip_fits(pipe, TRAIN_CLIPS, "train", folder)
-    val = clip_fits(pipe, VAL_CLIPS, "validation", folder)
+    train = clip_fits(pipe, train_clips, "train", folder)
+    val = clip_fits(pipe, val_clips, "validation", folder)
     model = ExpressionTransfer.load(args.model, head=head.name)
 
     def error_mm(pred, target):                                          # (F, N_s, 3) metres
         return float((pred - target)[:, face].norm(dim=-1).mean() * 1e3)
 
     tracker, per_clip = project_tracker(), {}
-    for name, source, start, n in VAL_CLIPS:
+    for name, source, start, n in val_clips:
         fit, video = val[name], load_clip(source, start, n)
         cands = {"learned": predict(model, head, fit), "zero": torch.zeros_like(fit.dynamic_offset),
                  "direct_copy": nearest_copy(fit, list(train.values())), "tracked": fit.dynamic_offset}
@@ -150,9 +158,7 @@ def main() -> None:
     result["sanity"] = cross_sanity(pipe, model, {**train, **val})
     if args.curves:
         result["curves"] = curves(head, train, val, args.steps, error_mm)
-    if not args.no_readme:
-        write_readme(args, result)
-    print(json.dumps(result))
+    finish(args, result, section=readme_section(args, result))
 
 
 def cross_sanity(pipe, model, fits: dict) -> dict:
@@ -161,12 +167,11 @@ def cross_sanity(pipe, model, fits: dict) -> dict:
     Delta_f and with none."""
     import torch
 
-    from expportrait.metrics.dlib_face import DlibFace
+    from expportrait.detection.dlib_face import DlibFace
+    from expportrait.engines.warp_field import expression_warp
     from expportrait.pipeline import ReenactPipeline
-    from expportrait.transfer.warp import expression_warp
-    from unseen import mouth_opening, pearson
-    full = ReenactPipeline(pipe.head, pipe.tracker_cfg, model, pipe.generator, pipe.vae,
-                           replace(pipe.config, variant="full"))            # the variant that uses G
+    full = ReenactPipeline(pipe.head, pipe.tracker, model, pipe.parts,
+                           replace(pipe.config, engine="full"))             # the engine that uses G
     dlib, out = DlibFace(), {}
     for src, drv in (("franck1200", "cap12"), ("cap12", "franck0")):
         n = min(fits[drv].num_frames, 64)
@@ -208,26 +213,29 @@ def curves(head, train, val, steps: int, error_mm) -> list[dict]:
         return float(np.mean([error_mm(predict(m, head, f), f.dynamic_offset) for f in fits]))
 
     for label, (real, syn) in sets.items():
-        t0 = time.perf_counter()
-        m, _ = train_transfer(real + syn, head, cfg)
-        people = {"franck" if any(f is g for g in franck) else "carphone_man" for f in real}
+        with timed() as t:
+            m, _ = train_transfer(real + syn, head, cfg)
+            people = {"franck" if any(f is g for g in franck) else "carphone_man" for f in real}
+            learned = score(m, val.values())
         rows.append({"training": label, "real_people": len(people),
-                     "synthetic": len(syn), "learned_mm": score(m, val.values()),
-                     "seconds": time.perf_counter() - t0})
+                     "synthetic": len(syn), "learned_mm": learned, "seconds": t.seconds})
         print("curve", json.dumps(rows[-1]), flush=True)
     # diagnostic, not a result for G: the validation person's other clip as the training data
     # (cap12 -> cap13 and back), i.e. what any number of other people could give at best
-    t0, errs = time.perf_counter(), []
-    for a, b in (("cap12", "cap13"), ("cap13", "cap12")):
-        errs.append(score(train_transfer([val[a]], head, cfg)[0], [val[b]]))
+    errs = []
+    with timed() as t:
+        for a, b in (("cap12", "cap13"), ("cap13", "cap12")):
+            errs.append(score(train_transfer([val[a]], head, cfg)[0], [val[b]]))
     rows.append({"training": "same person, other clip (diagnostic)", "real_people": 1, "synthetic": 0,
-                 "learned_mm": float(np.mean(errs)), "seconds": time.perf_counter() - t0})
+                 "learned_mm": float(np.mean(errs)), "seconds": t.seconds})
     print("curve", json.dumps(rows[-1]), flush=True)
     return rows
 
 
-def write_readme(args, r: dict) -> None:
-    from _readme import write_section
+def readme_section(args, r: dict) -> tuple:
+    """The section "transfer_real" of benchmarks/README.md: (name, command, rows, note)."""
+    def f(x):
+        return "n/a" if x is None else f"{x:.3f}"
     rows = [("validation person cap_man (cap12, cap13): Delta_f error to the tracked Delta_f, "
              "learned / zero / direct copy from a training person",
              f"{r['learned_mm']:.3f} / {r['zero_mm']:.3f} / {r['direct_copy_mm']:.3f} mm",
@@ -237,17 +245,18 @@ def write_readme(args, r: dict) -> None:
              f"({r['tracked_aed']:.3f})", "learned below both")]
     for label, row in r["sanity"].items():
         rows.append((f"cross sanity, {label}: mouth-opening correlation with the driver (dlib), learned / zero",
-                     f"{row['learned_mouth_corr']:.3f} / {row['zero_mouth_corr']:.3f}", ""))
+                     f"{f(row['learned_mouth_corr'])} / {f(row['zero_mouth_corr'])}", ""))
     for c in r.get("curves", []):
         rows.append((f"retrained on {c['training']} ({c['real_people']} real, {c['synthetic']} synthetic "
                      f"identities): learned error", f"{c['learned_mm']:.3f} mm ({c['seconds']:.0f} s)", ""))
     cmd = "python benchmarks/transfer_real.py" + (" --curves" if args.curves else "") + \
           (f" --steps {args.steps}" if args.curves and args.steps != 1500 else "") + \
-          (f" --model {args.model}" if args.model else "")
-    write_section("transfer_real", cmd, rows,
-                  note="Identity-disjoint (configs/identity_split.json): trained on franck and "
-                       "carphone_man at most, scored on cap_man only. Delta_g and the person's own "
-                       "psi in every row, only Delta_f differs.")
+          (f" --model {args.model}" if args.model else "") + \
+          (f" --max-frames {args.max_frames}" if args.max_frames else "")
+    return ("transfer_real", cmd, rows,
+            "Identity-disjoint (configs/identity_split.json): trained on franck and "
+            "carphone_man at most, scored on cap_man only. Delta_g and the person's own "
+            "psi in every row, only Delta_f differs.")
 
 
 if __name__ == "__main__":

@@ -11,21 +11,23 @@ true Delta_f under the driver's psi is compared with
 - base_only:   Delta_f = 0.
 
 Error = mean Euclidean vertex error (mm) over face vertices and frames (the detailed meshes differ
-only by Delta_f). Last output line: one JSON object.
+only by Delta_f). Writes benchmarks/README.md (section "transfer_synthetic") unless ``--no-readme``
+or ``--model`` (a checkpoint's score goes to the log only); last output line: one JSON object (the
+harness flags: ``benchmarks/common.py``; ``--threads`` defaults to 1 here: small ops, extra threads
+only spin on a shared machine).
 
-    python benchmarks/transfer_synthetic.py [--steps 2500] [--train-ids 32] [--test-ids 6]
+    python benchmarks/transfer_synthetic.py [--steps 6000] [--train-ids 32] [--test-ids 6] [--frames 64]
+        [--hidden 64] [--code-dim 32] [--threads 1] [--no-readme] [--out DIR] [--json FILE]
     python benchmarks/transfer_synthetic.py --model shipped --density medium   # score a checkpoint
 """
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
-import time
 from dataclasses import replace
 
 import torch
 
+from common import finish, parser, setup, timed
 from expportrait.head.base import load_head
 from expportrait.transfer.model import TransferConfig
 from expportrait.transfer.synthetic import SyntheticConfig, SyntheticWorld
@@ -33,21 +35,19 @@ from expportrait.transfer.train import TrainTransferConfig, train_transfer
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = parser(__doc__, out="out/benchmarks/transfer_synthetic", threads=1)
     ap.add_argument("--density", default="coarse")
     ap.add_argument("--train-ids", type=int, default=32)
     ap.add_argument("--test-ids", type=int, default=6)
     ap.add_argument("--frames", type=int, default=64)
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--hidden", type=int, default=64, help="G per-vertex width")
     ap.add_argument("--code-dim", type=int, default=32, help="D, the driving code width")
     ap.add_argument("--model", default=None,
                     help="score this transfer checkpoint ('shipped': the package's) instead of training one")
-    args = ap.parse_args()
+    args = setup(ap.parse_args())     # --threads 1 by default: small ops, extra threads only spin
     torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)  # small ops: extra threads only spin on a shared machine
     head = load_head("bfm", density=args.density)
     world = SyntheticWorld(head, SyntheticConfig(frames=args.frames))
     g_train = torch.Generator().manual_seed(1000 + args.seed)
@@ -57,16 +57,16 @@ def main() -> None:
     cfg = TrainTransferConfig(model=replace(TransferConfig(), density=args.density, hidden=args.hidden,
                                             code_dim=args.code_dim),
                               steps=args.steps, seed=args.seed, device="cpu", log_every=max(1, args.steps // 10))
-    t0 = time.perf_counter()
     if args.model:
         from expportrait.transfer.model import ExpressionTransfer
         model = ExpressionTransfer.load(None if args.model == "shipped" else args.model, head="bfm").float()
         report = {"seconds": 0.0}
         print(f"scoring {args.model} (not trained here; the training identities are unused)")
     else:
-        model, report = train_transfer(train, head, cfg)
+        with timed() as t:
+            model, report = train_transfer(train, head, cfg)
         print(f"trained on {args.train_ids} identities x {args.frames} frames, {args.steps} steps, "
-              f"{time.perf_counter() - t0:.0f} s, final loss {report['final_loss']:.4f}")
+              f"{t.seconds:.0f} s, final loss {report['final_loss']:.4f}")
 
     face = head.regions["face"]
     sums = {"learned": 0.0, "direct_copy": 0.0, "base_only": 0.0}
@@ -93,19 +93,18 @@ def main() -> None:
               "train_ids": args.train_ids, "test_ids": args.test_ids, "steps": args.steps,
               "density": args.density, "train_seconds": round(report["seconds"], 1)}
     result["model"] = args.model or "trained here"
-    if args.model:  # a checkpoint's score goes to the log, the README keeps the trained-here table
-        print(json.dumps(result))
-        return
-    from _readme import write_section
-    write_section("transfer_synthetic", f"python benchmarks/transfer_synthetic.py --steps {args.steps} --hidden {args.hidden} --code-dim {args.code_dim}", [
-        ("learned transfer (E, G) vertex error", f"{sums['learned']:.4f} mm", ""),
-        ("direct offset copy", f"{sums['direct_copy']:.4f} mm", ""),
-        ("base only (Delta_f = 0)", f"{sums['base_only']:.4f} mm", ""),
-        ("learned / direct copy", f"**{result['learned_over_direct_copy']:.3f}**", "<= 0.5"),
-        ("learned / base only", f"**{result['learned_over_base_only']:.3f}**", "<= 0.5"),
-    ], note=f"{args.train_ids} training / {args.test_ids} held-out synthetic identities, {len(pairs)} pairs, "
-            f"{args.steps} steps, density {args.density}.")
-    print(json.dumps(result))
+    section = None  # a checkpoint's score goes to the log, the README keeps the trained-here table
+    if not args.model:
+        section = ("transfer_synthetic", f"python benchmarks/transfer_synthetic.py --steps {args.steps} "
+                   f"--hidden {args.hidden} --code-dim {args.code_dim}", [
+                       ("learned transfer (E, G) vertex error", f"{sums['learned']:.4f} mm", ""),
+                       ("direct offset copy", f"{sums['direct_copy']:.4f} mm", ""),
+                       ("base only (Delta_f = 0)", f"{sums['base_only']:.4f} mm", ""),
+                       ("learned / direct copy", f"**{result['learned_over_direct_copy']:.3f}**", "<= 0.5"),
+                       ("learned / base only", f"**{result['learned_over_base_only']:.3f}**", "<= 0.5")],
+                   f"{args.train_ids} training / {args.test_ids} held-out synthetic identities, "
+                   f"{len(pairs)} pairs, {args.steps} steps, density {args.density}.")
+    finish(args, result, section=section)
 
 
 if __name__ == "__main__":

