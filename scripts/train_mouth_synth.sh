@@ -4,7 +4,7 @@
 # shipped VAE) with every crop centred on the mouth and 0.8 face widths wide instead of 2.2 around
 # the face, so the mouth spans ~35 of the 64 pixels instead of 8-12. The export is a checkpoint
 # with the shipped generator + VAE, this generator as DIR/synth and
-# configs/demo/pipeline-synth-mouth.json (synthesize "mouth" on its mouth crops).
+# configs/demo/pipeline-synth-mouth.json (mouth_source "learned" on its mouth crops).
 #
 # Measured (2026-12-03, 2 CPU cores, STEPS=2000): step 1 about 14 min (from an empty cache, the
 # test suite sharing the machine; 576 clips), step 2 882 s, step 3 seconds. On the validation

@@ -2,7 +2,7 @@
 # Experiment (measured, not shipped): a learned part for warp_first, the demo16 transformer
 # re-trained as a residual over the warped reference (residual_base "warp") on the TRAINING people
 # of configs/identity_split.json only, meant to fill what the warp cannot show (the open mouth,
-# `reenact --synthesize mouth`) on people it never saw. Measured on the validation people
+# `reenact --mouth-source learned`) on people it never saw. Measured on the validation people
 # (docs/experiments.md, third session of 2026-12-02): it loses against the warp's own mouth
 # (self face-box PSNR 26.96 dB against 27.81), so the shipped checkpoint stays as it was.
 #
@@ -23,7 +23,7 @@
 #      by returning the warp), fine-tuned $STEPS steps at lr 1e-4 on 9-frame clips with the
 #      shipped VAE (trained on carphone_man and astronaut, both training people)
 #   3. export a checkpoint into $OUT: the shipped generator and VAE, the EMA generator as its
-#      learned part (DIR/synth, fp16) and $PIPELINE_JSON (synthesize "mouth"; the mouth recipe's
+#      learned part (DIR/synth, fp16) and $PIPELINE_JSON (mouth_source "learned"; the mouth recipe's
 #      also sets synth_crop, the crops that generator was trained on)
 #
 # Measured (2026-12-02, 2 CPU cores, STEPS=2000): step 1 about 20 min (the videos 12 min

@@ -40,8 +40,8 @@ def test_shifted_face_is_brought_back():
     img = textured(H, W)
     shifted = np.roll(img, shift=(2, 3), axis=(0, 1))          # content moved by +3 px x, +2 px y
     target = face_points(H, W)[None]                            # (1, K, 2) where features belong
-    out, moved = align_frames(shifted[None], target + t, np.ones(1, bool), target, np.ones(1, bool))
-    assert moved.tolist() == [True]
+    out, moved, det = align_frames(shifted[None], target + t, np.ones(1, bool), target, np.ones(1, bool))
+    assert moved.tolist() == [True] and 0.9 < det[0] <= 1.1                     # a shift: no stretch
     box = (slice(int(H * 0.35), int(H * 0.65)), slice(int(W * 0.4), int(W * 0.6)))
     before = np.abs(shifted[box].astype(float) - img[box]).mean()
     after = np.abs(out[0][box].astype(float) - img[box]).mean()
@@ -60,5 +60,21 @@ def test_frames_it_cannot_trust_are_kept(case):
         tv[:] = False
     else:
         found = target + 40.0                               # median shift 40 px > 0.1 x 48 px
-    out, moved = align_frames(img, found, fv, target, tv)
-    assert moved.tolist() == [False] and np.array_equal(out, img)
+    out, moved, det = align_frames(img, found, fv, target, tv)
+    assert moved.tolist() == [False] and np.array_equal(out, img) and det[0] == 1.0
+
+
+def test_landmarks_that_cannot_agree_are_not_forced_and_the_map_never_folds():
+    """Two points pulled across each other (an eye that cannot open) would fold a thin-plate map:
+    they are left out as outliers, and whatever is aligned keeps a Jacobian determinant within
+    the bounds everywhere."""
+    from expportrait.engines.warp_field import jacobian
+    H, W = 120, 160
+    img = textured(H, W)[None]
+    target = face_points(H, W)
+    found = target + [1.0, 0.5]                                  # the residual to remove
+    found[0], found[1] = target[1] + [0, 6.0], target[0] - [0, 6.0]   # two points swapped
+    out, moved, det = align_frames(img, found[None], np.ones(1, bool), target[None], np.ones(1, bool))
+    assert moved.tolist() == [True] and 0.5 <= det[0] <= 2.0
+    d = spline_field(target, found, H, W, smoothing=0.0)        # forced, it folds
+    assert jacobian(np.mgrid[0:H, 0:W][1] + d[..., 0], np.mgrid[0:H, 0:W][0] + d[..., 1]).min() < det[0]

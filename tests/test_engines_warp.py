@@ -145,3 +145,17 @@ def test_hair_moves_with_the_head_and_the_neck_stays():
     assert np.allclose(r[..., 0], 3.0) and np.allclose(r[..., 1], 0.0)
     assert r[20, 50, 2] == 1.0 and r[99, 50, 2] == 1.0       # hair, face: with the head
     assert r[160, 50, 2] == 0.0 and 0 < r[110, 50, 2] < 1    # shoulders still, the neck between
+
+
+def test_unfold_removes_a_fold_locally():
+    """A backward map that folds (a band mapped in reverse, as the far side of a turned nose) is
+    smoothed there until its Jacobian determinant is positive; elsewhere it is kept."""
+    from expportrait.engines.warp_field import jacobian, unfold
+    gy, gx = np.mgrid[0:64, 0:64].astype(np.float32)
+    mapx = gx.copy()
+    mapx[:, 30:34] = gx[:, 30:34][:, ::-1] + 0.0                                # reversed band
+    mapy = gy.copy()
+    assert jacobian(mapx, mapy).min() < 0
+    ux, uy, det = unfold(mapx, mapy, gx, gy, np.ones((64, 64), bool))
+    assert det.min() > 0 and np.allclose(det, jacobian(ux, uy))
+    assert np.array_equal(ux[:, :20], mapx[:, :20]) and np.array_equal(ux[:, 45:], mapx[:, 45:])

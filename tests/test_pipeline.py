@@ -129,24 +129,23 @@ def test_warp_first_synthesizes_only_the_open_mouth(parts, media, own):
     extra = dict(synth_crop=CropConfig(centre="mouth", scale=0.8)) if own else {}
     synth_gen = ReenactGenerator(parts["gen"].config) if own else None
     res = {}
-    for synth in (("mouth",), ()):
+    for synth in ("learned", "none"):
         p = ReenactPipeline(parts["head"], FAST, parts["transfer"], _parts(parts),
-                            PipelineConfig(mode="cross", engine="warp_first", synthesize=synth,
+                            PipelineConfig(mode="cross", engine="warp_first", mouth_source=synth,
                                            intensity=2.0, **extra))
         p.parts = _parts(parts, synth=synth_gen)
         res[synth] = p(astro, drv, steps=1, seed=0)
-    a, b = res[("mouth",)].frames.astype(int), res[()].frames.astype(int)
-    lip = res[()].fits["driven"].landmarks68_2d.numpy()[:, 60:68]                 # (F, 8, 2)
+    a, b = res["learned"].frames.astype(int), res["none"].frames.astype(int)
+    lip = res["none"].fits["driven"].landmarks68_2d.numpy()[:, 60:68]                 # (F, 8, 2)
     changed = np.abs(a - b).max(-1) > 0                                          # (F, H, W)
     assert changed.any()
     for f in range(len(a)):
         (x0, y0), (x1, y1) = lip[f].min(0) - 30, lip[f].max(0) + 30
         ys, xs = np.nonzero(changed[f])
         assert ((xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)).all()
-    assert res[("mouth",)].crops.shape == res[()].crops.shape      # the face crops either way
-    with pytest.raises(UserError, match="synthesize"):
-        ReenactPipeline(parts["head"], FAST, parts["transfer"], _parts(parts),
-                        PipelineConfig(mode="cross", synthesize=("hair",)))(astro, drv, steps=1)
+    assert res["learned"].crops.shape == res["none"].crops.shape      # the face crops either way
+    with pytest.raises(UserError, match="mouth_source"):
+        PipelineConfig(mode="cross", mouth_source="hair")
 
 
 def test_checkpoint_with_a_learned_part_round_trips(parts, tmp_path):
@@ -165,7 +164,7 @@ def test_checkpoint_with_a_learned_part_round_trips(parts, tmp_path):
     out = export_checkpoint(tmp_path / "g", tmp_path / "v", tmp_path / "ckpt", recipe,
                             synth_dir=tmp_path / "s")
     pipe = ReenactPipeline.from_checkpoint(out)
-    assert pipe.config.synthesize == ("mouth",) and pipe.config.synth_crop.centre == "mouth"
+    assert pipe.config.mouth_source == "learned" and pipe.config.synth_crop.centre == "mouth"
     assert pipe.config.synth_crop.scale == 0.8 and pipe.config.crop.scale == 2.2
     want = ReenactGenerator.from_pretrained(tmp_path / "s").state_dict()
     assert pipe.parts.loaded() == []                      # nothing loaded before an engine asks
@@ -235,12 +234,12 @@ def test_reenact_cli_end_to_end(ckpt, tmp_path):
     kept = tmp_path / "k.mp4"
     assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
                  "--max-frames", "2", "--out", str(kept), "--checkpoint", str(ckpt),
-                 "--keep-source-head", "--cfg-scale", "2", "--guide", "pose", "--synthesize",
-                 "mouth", "--no-align", "--engine", "full"]) == 0
+                 "--keep-source-head", "--cfg-scale", "2", "--guide", "pose", "--mouth-source",
+                 "learned", "--no-align", "--engine", "full"]) == 0
     kept_info = json.loads(kept.with_suffix(".json").read_text())
     assert kept_info["clear_source_head"] is False
-    assert kept_info["synthesize"] == ["mouth"] and kept_info["align_landmarks"] is False
-    assert info["synthesize"] == [] and info["align_landmarks"] is True
+    assert kept_info["mouth_source"] == "learned" and kept_info["align_landmarks"] is False
+    assert info["mouth_source"] == "auto" and info["align_landmarks"] is True
     assert kept_info["cfg_scale"] == 2.0 and kept_info["guide"] == ["pose"]
     bad = tmp_path / "bad.mp4"
     assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",

@@ -9,7 +9,7 @@ that use it, ``engines.base.Parts``; the shipped demo is ``expportrait/checkpoin
     DIR/pipeline.json    optional {"pipeline": PipelineConfig, "tracking": TrackConfig} fields
     DIR/transfer/        optional ExpressionTransfer (default: the shipped transfer-bfm)
     DIR/synth/{config.json, model.safetensors}   optional ReenactGenerator for warp_first's
-                         learned mouth (``synthesize``; same VAE), on ``synth_crop`` crops
+                         learned mouth (``mouth_source`` "learned"; same VAE), on ``synth_crop`` crops
 """
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ from expportrait.data.crop import CropConfig
 from expportrait.data.video import Video
 from expportrait.engines import DEFAULT_ENGINE, build_engine, check_engine
 from expportrait.engines.base import EngineInput, Parts
+from expportrait.engines.mouth import MOUTH_SOURCES
 from expportrait.errors import UserError
 from expportrait.export import check_checkpoint, default_checkpoint
 from expportrait.generator.sampling import GUIDE
@@ -66,8 +67,8 @@ class PipelineConfig:
     window: int | None = None          # latent frames per chained clip (None: the preset's clip)
     sampler: str = "euler"
     still_background: bool = True      # warp_first: the person warped over the still background
-    synthesize: tuple[str, ...] = ()   # warp_first: regions the generator fills ("mouth";
-    #   ``engines.mouth``); off by default: measured worse on unseen people
+    mouth_source: str = "auto"        # warp_first's open mouth (``engines.mouth``): auto | driver
+    #   (the driver's teeth and tongue) | source | none (the warp's own) | learned (the generator)
     synth_crop: CropConfig | None = None  # the learned mouth's crops (None: ``crop``)
     align_landmarks: bool = True       # self mode, warp engines: frames moved onto the driver's
     #   MediaPipe landmarks (``engines.align``): removes the two fits' residuals (~1.4 px)
@@ -77,6 +78,8 @@ class PipelineConfig:
         if self.mode not in MODES:
             raise UserError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         check_engine(self.engine)
+        if self.mouth_source not in MOUTH_SOURCES:
+            raise UserError(f"mouth_source must be one of {', '.join(MOUTH_SOURCES)}, got {self.mouth_source!r}")
 
 
 @dataclass
@@ -91,6 +94,7 @@ class ReenactResult:
     ref_normal: np.ndarray | None = None    # (S, S, 3) uint8 N^R (generator engines)
     pose_normals: np.ndarray | None = None  # (F, S, S, 3) uint8 N^D (generator engines)
     background: np.ndarray | None = None    # (1, H, W, 3) uint8 what the crops were pasted into
+    warp_stats: dict = field(default_factory=dict)  # the warp engines: "min_jacobian" (F,) ...
     fits: dict = field(default_factory=dict)     # "source", "driving", "driven" HeadFit
     timings: dict = field(default_factory=dict)  # seconds per step ("engine/..." the engine's)
 
@@ -213,13 +217,14 @@ class ReenactPipeline:
             drv_lmk = self.detect_driver(driving)
         image = source.frames[self.config.reference_frame]
         out = self.engine(EngineInput(self.head, image, source_fit.frames(slice(ref, ref + 1)), driven,
-                                      mode, drv_lmk, steps, seed), self.config)   # 5
+                                      mode, drv_lmk, driving.frames, steps, seed), self.config)  # 5
         lap("engine")
         times.update({f"engine/{k}": v for k, v in out.timings.items()})
         return ReenactResult(frames=out.frames, fps=float(driving.fps), mode=mode,
                              reference_frame=self.config.reference_frame, boxes=out.boxes,
                              crops=out.crops, ref_crop=out.ref_crop, ref_normal=out.ref_normal,
                              pose_normals=out.pose_normals, background=out.background,
+                             warp_stats=out.warp_stats,
                              fits={"source": source_fit, "driving": driving_fit, "driven": driven},
                              timings=times)
 

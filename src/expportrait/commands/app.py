@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from dataclasses import replace
 from types import SimpleNamespace
 
 REGIONS = ("pose", "expression", "eyes", "lips")
@@ -42,7 +43,7 @@ class Reenactor:
         self.samples = _sample_files(self.output_dir)   # (astronaut.png, carphone.mp4) paths
         self._pipe = None
 
-    def pipeline(self, mode, regions, intensity, smooth, reference_frame, face_index):
+    def pipeline(self, mode, regions, intensity, smooth, reference_frame, face_index, mouth_source="auto"):
         """The loaded pipeline with this request's controls on top of the checkpoint's defaults."""
         from expportrait.commands.reenact import build_pipeline, with_controls
 
@@ -52,14 +53,15 @@ class Reenactor:
                 reference_frame=None, intensity=None, regions=None, smooth=None, face_index=None,
                 engine=None))
             self._defaults = (self._pipe.config, self._pipe.tracker.cfg)
-        self._pipe.config, self._pipe.tracker.cfg = with_controls(
+        config, self._pipe.tracker.cfg = with_controls(
             *self._defaults, mode=mode, intensity=intensity, regions=regions,
             reference_frame=reference_frame, smooth=smooth, face_index=face_index)
+        self._pipe.config = replace(config, mouth_source=mouth_source or config.mouth_source)
         return self._pipe
 
     def __call__(self, source_path, driving_path, mode="auto", regions=REGIONS, intensity=1.0,
                  smooth=1.0, reference_frame=0, max_frames=None, fps=None, steps=None, seed=0,
-                 face_index=0, progress=None):
+                 face_index=0, mouth_source="auto", progress=None):
         """-> (result.mp4, result.compare.mp4, info dict). Raises UserError on bad input."""
         from expportrait.commands.reenact import read_inputs, run_info
         from expportrait.errors import UserError
@@ -79,7 +81,7 @@ class Reenactor:
             pipe = self.pipeline(mode=None if mode == "auto" else mode, regions=regions,
                                  intensity=float(intensity), smooth=float(smooth),
                                  reference_frame=int(reference_frame or 0),
-                                 face_index=int(face_index or 0))
+                                 face_index=int(face_index or 0), mouth_source=mouth_source)
             t = time.perf_counter()
             result = pipe(source, driving, steps=int(steps) if steps else None, seed=int(seed or 0))
             stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{int(t * 1000) % 1000:03d}"
@@ -120,17 +122,18 @@ def preview_source(path, max_side: int = 1024):
 def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None):
     import gradio as gr
 
+    from expportrait.engines.mouth import MOUTH_SOURCES
     from expportrait.errors import UserError
 
     def run(source, driving, face, mode, regions, intensity, smooth, reference_frame, max_frames,
-            fps, steps, seed, progress=gr.Progress(track_tqdm=True)):
+            fps, steps, seed, mouth_source, progress=gr.Progress(track_tqdm=True)):
         progress(0.0, desc="loading")
         try:
             out, cmp, info = reenactor(_path(source), _path(driving), mode=mode, regions=regions,
                                        intensity=intensity, smooth=smooth,
                                        reference_frame=reference_frame, max_frames=max_frames,
                                        fps=fps or None, steps=steps or None, seed=seed,
-                                       face_index=_face_index(face))
+                                       face_index=_face_index(face), mouth_source=mouth_source)
         except UserError as exc:
             raise gr.Error(str(exc)) from None
         for w in info["warnings"]:
@@ -167,6 +170,10 @@ def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None):
                 mode = gr.Radio(["auto", "cross", "self"], value="auto", label="mode",
                                 info="self: same person, absolute pose; cross: relative pose")
                 regions = gr.CheckboxGroup(list(REGIONS), value=list(REGIONS), label="regions")
+                mouth_source = gr.Radio(list(MOUTH_SOURCES), value="auto", label="open mouth",
+                                        info="auto / driver: the driver's teeth and tongue; source / none: "
+                                             "the photo's own mouth; learned: the generator",
+                                        elem_id="mouth_source")
             with gr.Row():
                 intensity = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="expression intensity")
                 smooth = gr.Slider(0.0, 5.0, value=1.0, step=0.5, label="pose smoothing (frames)")
@@ -188,7 +195,7 @@ def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None):
         source.change(show_source, [source], [source_faces, source_player, face, faces_line],
                       concurrency_id="preview", concurrency_limit=2)   # not queued behind a run
         button.click(run, [source, driving, face, mode, regions, intensity, smooth, reference_frame,
-                           max_frames, fps, steps, seed], [result, compare, files, info])
+                           max_frames, fps, steps, seed, mouth_source], [result, compare, files, info])
     return ui
 
 

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from expportrait.engines import ENGINE_NAMES
+from expportrait.engines.mouth import MOUTH_SOURCES
 
 
 
@@ -48,9 +49,10 @@ def add_arguments(p) -> None:
     p.add_argument("--keep-source-head", action="store_true",
                    help="paste into the source frame as it is (default: its own head is painted out "
                         "first, so that it does not stay where the driven head moved away from)")
-    p.add_argument("--synthesize", default=None, choices=("mouth", "none"),
-                   help="warp_first: let the generator fill the open mouth, which the warp cannot show "
-                        "(default none: measured worse than the warp's own mouth on unseen people)")
+    p.add_argument("--mouth-source", default=None, choices=MOUTH_SOURCES,
+                   help="warp_first's open mouth where the driven mouth opens wider than the source's: "
+                        "auto (default) / driver: the driver's teeth and tongue matched to the source's "
+                        "lips; source / none: the source's own mouth stretched; learned: the generator")
     p.add_argument("--no-align", action="store_true",
                    help="self mode, warp engines: keep the frames as warped (default: each is moved so "
                         "that its face landmarks land on the driver's, removing the trackers' residuals)")
@@ -103,8 +105,8 @@ def build_pipeline(args):
         changes["guide"] = guide
     if getattr(args, "keep_source_head", False):
         changes["clear_source_head"] = False
-    if getattr(args, "synthesize", None):
-        changes["synthesize"] = () if args.synthesize == "none" else (args.synthesize,)
+    if getattr(args, "mouth_source", None):
+        changes["mouth_source"] = args.mouth_source
     if getattr(args, "no_align", False):
         changes["align_landmarks"] = False
     if args.stages:
@@ -164,7 +166,7 @@ def run(args) -> int:
                                    "face_index": pipe.tracker.cfg.face_index,
                                    "driving_face_index": pipe.config.driving_face_index,
                                    "clear_source_head": pipe.config.clear_source_head,
-                                   "synthesize": list(pipe.config.synthesize),
+                                   "mouth_source": pipe.config.mouth_source,
                                    "align_landmarks": pipe.config.align_landmarks,
                                    **guidance(pipe)}, indent=2) + "\n")
     print(f"{result.mode}-reenactment: {len(result.frames)} frames "

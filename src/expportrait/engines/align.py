@@ -49,18 +49,29 @@ def spline_field(target: np.ndarray, found: np.ndarray, H: int, W: int, step: in
 
 
 def align_frames(frames: np.ndarray, found: np.ndarray, found_valid: np.ndarray, target: np.ndarray,
-                 target_valid: np.ndarray, max_shift: float = 0.1, **spline) -> tuple[np.ndarray, np.ndarray]:
+                 target_valid: np.ndarray, max_shift: float = 0.1, outlier: float = 3.0,
+                 det_range: tuple[float, float] = (0.5, 2.0), **spline) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """frames (F, H, W, 3) uint8; found (F, K, 2) landmarks detected on them and target (F, K, 2)
     where they should be (the driver's), each with a (F,) bool validity -> (aligned frames (F, H, W,
-    3) uint8, moved (F,) bool). A frame is left as it is when either side has no face or when the
-    median landmark distance exceeds ``max_shift`` x the target face's extent (a wrong face is not
-    a residual to remove). ``spline``: ``spline_field`` options (default ``step``: 4 px, or the
-    frame's larger side / 128 on big frames, so a 1080p frame costs about what a 512 px one does)."""
+    3) uint8, moved (F,) bool, min_jacobian (F,): the smallest Jacobian determinant of each frame's
+    map, 1 where it was left as it is). Bounded, so it never folds or tears:
+
+    - a frame is left as it is when either side has no face or when the median landmark distance
+      exceeds ``max_shift`` x the target face's extent (a wrong face is not a residual to remove);
+    - landmarks that cannot agree (an eye shut on one side and open on the other, a mouth) are not
+      forced: points farther than ``outlier`` x the median distance (and 1 % of the face) are left
+      out of the spline;
+    - the map's Jacobian determinant must stay within ``det_range`` everywhere (no fold, a capped
+      local stretch): otherwise the displacement is halved, up to three times, and then dropped.
+
+    ``spline``: ``spline_field`` options (default ``step``: 4 px, or the frame's larger side / 128
+    on big frames, so a 1080p frame costs about what a 512 px one does)."""
     import cv2
 
+    from expportrait.engines.warp_field import jacobian
     frames = np.asarray(frames)
     F, H, W = frames.shape[:3]
-    out, moved = frames.copy(), np.zeros(F, bool)
+    out, moved, dets = frames.copy(), np.zeros(F, bool), np.ones(F)
     spline.setdefault("step", max(4, round(max(H, W) / 128)))
     gy, gx = np.mgrid[0:H, 0:W].astype(np.float32)
     for f in range(F):
@@ -70,25 +81,37 @@ def align_frames(frames: np.ndarray, found: np.ndarray, found_valid: np.ndarray,
         extent = float(np.max(b.max(0) - b.min(0)))
         if not np.isfinite(a).all() or not np.isfinite(b).all() or extent <= 0:
             continue
-        if np.median(np.linalg.norm(a - b, axis=1)) > max_shift * extent:
+        r = np.linalg.norm(a - b, axis=1)
+        if np.median(r) > max_shift * extent:
             continue
-        d = spline_field(b, a, H, W, **spline)
+        keep = r <= max(outlier * np.median(r), 0.01 * extent)
+        d = spline_field(b[keep], a[keep], H, W, **spline)
+        for _ in range(4):
+            det = jacobian(gx + d[..., 0], gy + d[..., 1])
+            lo, hi = float(det.min()), float(det.max())
+            if det_range[0] <= lo and hi <= det_range[1]:
+                break
+            d = d * 0.5
+        else:
+            continue
         out[f] = cv2.remap(frames[f], gx + d[..., 0], gy + d[..., 1], cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
-        moved[f] = True
-    return out, moved
+        moved[f], dets[f] = True, lo
+    return out, moved, dets
 
 
-def align_to_driver(frames: np.ndarray, driver_landmarks) -> np.ndarray:
-    """Result frames (F, H, W, 3) uint8 in the driver's image (self mode) -> the same, each moved
-    so that its MediaPipe landmarks land on the driver frame's (``driver_landmarks``: the driver's
-    LandmarkTrack; ``align_frames``; frames without a face on either side are kept)."""
+def align_to_driver(frames: np.ndarray, driver_landmarks) -> tuple[np.ndarray, np.ndarray]:
+    """Result frames (F, H, W, 3) uint8 in the driver's image (self mode) -> (the same, each moved
+    so that its MediaPipe landmarks land on the driver frame's, the maps' smallest Jacobian
+    determinants (F,)) (``driver_landmarks``: the driver's LandmarkTrack; ``align_frames``;
+    frames without a face on either side are kept)."""
     from expportrait.detection.landmarks import detect_video
     from expportrait.errors import UserError
     try:
         res = detect_video(frames)
     except UserError:                     # no face in any result frame: nothing to align
-        return frames
+        return frames, np.ones(len(frames))
     drv = driver_landmarks
-    return align_frames(frames, res.points[:, MESH_POINTS, :2], res.valid,
-                        drv.points[:, MESH_POINTS, :2], drv.valid)[0]
+    out, _, dets = align_frames(frames, res.points[:, MESH_POINTS, :2], res.valid,
+                                drv.points[:, MESH_POINTS, :2], drv.valid)
+    return out, dets

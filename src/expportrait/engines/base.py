@@ -33,6 +33,7 @@ class EngineInput:
     driven: HeadFit              # (F frames) the driven head in the source's image space
     mode: str                    # self (absolute pose, the driver's framing) | cross
     driver_landmarks: object | None = None  # LandmarkTrack of the driver (``wants_driver_landmarks``)
+    driver_frames: np.ndarray | None = None  # (F, H', W', 3) uint8 the driving video
     steps: int | None = None     # sampler steps (None: the engine's default)
     seed: int = 0
 
@@ -46,6 +47,7 @@ class EngineOutput:
     ref_normal: np.ndarray | None = None     # (S, S, 3) uint8 N^R (the generator engines)
     pose_normals: np.ndarray | None = None   # (F, S, S, 3) uint8 N^D (the generator engines)
     background: np.ndarray | None = None     # (1, H, W, 3) uint8 what the crops were pasted into
+    warp_stats: dict = field(default_factory=dict)   # warp engines: "min_jacobian" (F,) float
     timings: dict = field(default_factory=dict)   # seconds per engine step
 
 

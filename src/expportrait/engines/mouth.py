@@ -1,10 +1,19 @@
-"""warp_first's mouth: what the warp cannot show inside the driven open mouth.
+"""warp_first's mouth: what the warp cannot show inside the driven open mouth
+(``PipelineConfig.mouth_source``, ``reenact --mouth-source``).
 
-``learned_mouth``: the generator's crops (warp_first's own ``synth/`` generator if the checkpoint
-has one, else its main one), on the shared crop conditions (``engines.conditions``), kept only
-inside the driven inner lips (``mouth_masks``) and pasted over the warped frames. Off by default
-(``PipelineConfig.synthesize``): on the unseen self clip it loses 0.3-0.9 dB against the warp's
-own mouth (benchmarks/unseen.py).
+- ``driver`` (and ``auto``): the driver's inner mouth (teeth, tongue) carried into the result's
+  driven inner-lip contour, as *Bringing Portraits to Life* (Averbuch-Elor et al. 2017) does: a
+  piecewise-affine map on the 68-point lips (``lip_map``) takes each result pixel inside the
+  lips to the driver frame, the driver's pixels are matched in exposure and colour to the
+  result's own lips (``match_colour``: a ring of the source's lips, not the driver's), and they
+  are blended with a feathered inner-lip mask, gated on how much wider the driven mouth opens
+  than the source's (``gate``; smoothed over time). ``carry_driver_mouth``.
+- ``source`` / ``none``: the warp's own mouth (the source's mouth stretched through the affine
+  map of the inner lips, ``engines.warp_field``).
+- ``learned``: the generator's crops (warp_first's own ``synth/`` generator if the checkpoint has
+  one, else its main one), on the shared crop conditions (``engines.conditions``), kept only
+  inside the driven inner lips (``mouth_masks``). Measured worse than the warp's own mouth on the
+  unseen self clip (0.3-0.9 dB, docs/experiments.md).
 """
 from __future__ import annotations
 
@@ -15,9 +24,130 @@ import numpy as np
 
 from expportrait.data.crop import crop, crop_affine, paste_back
 from expportrait.engines.conditions import crop_conditions
-from expportrait.errors import UserError
 
-REGIONS = ("mouth",)
+MOUTH_SOURCES = ("auto", "source", "driver", "learned", "none")
+OUTER, INNER = slice(48, 60), slice(60, 68)        # 68-point lips
+
+
+def opening(lmk68: np.ndarray) -> np.ndarray:
+    """(F, 68, 2) -> (F,) the inner-lip polygon's area over the squared mouth width (0 closed)."""
+    lip = np.asarray(lmk68, np.float64)[:, INNER]
+    x, y = lip[..., 0], lip[..., 1]
+    area = 0.5 * np.abs((x * np.roll(y, -1, 1) - np.roll(x, -1, 1) * y).sum(1))
+    width = np.linalg.norm(lmk68[:, 54] - lmk68[:, 48], axis=-1)
+    return area / np.maximum(width, 1e-6) ** 2
+
+
+def gate(target68: np.ndarray, source68: np.ndarray, sigma: float = 1.0, span: float = 0.03) -> np.ndarray:
+    """target68 (F, 68, 2) the driven lips, source68 (68, 2) the source's -> (F,) in [0, 1]: how
+    much of the driver's mouth to show, 0 where the driven mouth opens no wider than the source's
+    and 1 from ``span`` (in ``opening`` units) wider on; smoothed over ``sigma`` frames."""
+    from expportrait.data.smooth import gaussian_filter_time
+    extra = opening(target68) - opening(np.asarray(source68)[None])[0]
+    w = np.clip(extra / span, 0.0, 1.0)
+    return np.clip(gaussian_filter_time(w[:, None], sigma)[:, 0], 0.0, 1.0)
+
+
+def lip_map(target: np.ndarray, source: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Piecewise-affine backward map on the lips: target, source (K, 2) corresponding points (the
+    68-point lips and a frame around them), box (x0, y0, x1, y1) of the output -> (h, w, 2) float32
+    source pixel of every output pixel (Delaunay triangles of ``target``; outside them: the
+    similarity of all points)."""
+    from scipy.spatial import Delaunay
+    x0, y0, x1, y1 = box
+    gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    q = np.stack([gx.ravel(), gy.ravel()], 1)
+    tri = Delaunay(target)
+    simplex = tri.find_simplex(q)
+    out = np.empty_like(q)
+    A, _ = cv2.estimateAffinePartial2D(target.astype(np.float32), source.astype(np.float32))
+    A = np.eye(2, 3) if A is None else A
+    out[simplex < 0] = q[simplex < 0] @ A[:, :2].T + A[:, 2]
+    for k, t in enumerate(tri.simplices):
+        sel = simplex == k
+        if sel.any():
+            M = cv2.getAffineTransform(target[t].astype(np.float32), source[t].astype(np.float32))
+            out[sel] = q[sel] @ M[:, :2].T + M[:, 2]
+    return out.reshape(y1 - y0, x1 - x0, 2).astype(np.float32)
+
+
+def _ring(frame: np.ndarray, lmk: np.ndarray) -> np.ndarray:
+    """The skin around the lips of ``lmk`` (68, 2): a band of a quarter of the mouth width outside
+    the outer lip contour (lipstick, a beard's shadow inside the lips do not count) -> (n, 3)."""
+    mw = float(np.linalg.norm(lmk[54] - lmk[48]))
+    k = max(1, int(round(0.25 * mw)))
+    m = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillPoly(m, [np.round(lmk[OUTER] * 4).astype(np.int32)], 1, shift=2)
+    ring = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))) - m
+    return frame[ring > 0].reshape(-1, 3).astype(np.float64)
+
+
+def match_colour(patch: np.ndarray, ours: np.ndarray, theirs: np.ndarray,
+                 limits: tuple[float, float] = (0.75, 1.33)) -> np.ndarray:
+    """The driver's pixels ``patch`` (..., 3) matched to the result: ``ours`` / ``theirs`` (n, 3)
+    the same region (the skin around the lips, ``_ring``) in the result and in the driver frame.
+    Exposure: the ratio of their median luminance (within ``limits``: a darker skin does not make
+    darker teeth); colour: a quarter of the ratio of their channel medians (the light's tint, not
+    the skin's). -> float32 in [0, 255]."""
+    if len(ours) < 8 or len(theirs) < 8:
+        return patch.astype(np.float32)
+    luma = np.array([0.299, 0.587, 0.114])
+    a, b = np.median(ours, 0), np.median(theirs, 0)
+    g = float(np.clip((a @ luma) / max(b @ luma, 1.0), *limits))
+    tint = np.clip((a / max(a @ luma, 1.0)) / np.maximum(b / max(b @ luma, 1.0), 1e-3), 0.7, 1.4) ** 0.25
+    return np.clip(patch.astype(np.float32) * (g * tint).astype(np.float32), 0, 255)
+
+
+def shows_teeth(image: np.ndarray, lmk68: np.ndarray, share: float = 0.25) -> bool:
+    """Whether a frame (H, W, 3) uint8 with its 68 landmarks shows teeth: an open inner-lip
+    polygon of which at least ``share`` is brighter than 0.75x the skin around the lips."""
+    lmk68 = np.asarray(lmk68, np.float64)
+    if opening(lmk68[None])[0] < 0.01:
+        return False
+    m = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(m, [np.round(lmk68[INNER] * 4).astype(np.int32)], 1, shift=2)
+    inside, skin = image[m > 0].astype(np.float64), _ring(image, lmk68)
+    if len(inside) < 4 or len(skin) < 8:
+        return False
+    luma = np.array([0.299, 0.587, 0.114])
+    return float(np.mean(inside @ luma > 0.75 * np.median(skin @ luma))) >= share
+
+
+def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndarray,
+                       driver68: np.ndarray, weight: np.ndarray, feather: float = 0.05) -> np.ndarray:
+    """frames (F, H, W, 3) uint8 the warped result, target68 (F, 68, 2) its driven landmarks,
+    driver (F, H', W', 3) uint8 the driver frames, driver68 (F, 68, 2) their landmarks, weight (F,)
+    in [0, 1] (``gate``) -> (F, H, W, 3) uint8 with the driver's inner mouth inside the driven
+    inner lips. The mask is the inner-lip polygon softened by ``feather`` x the mouth width."""
+    out = frames.copy()
+    H, W = frames.shape[1:3]
+    for f in np.nonzero(weight > 1e-3)[0]:
+        t, d = np.asarray(target68[f], np.float64), np.asarray(driver68[f], np.float64)
+        if not (np.isfinite(t).all() and np.isfinite(d).all()):
+            continue
+        mw = float(np.linalg.norm(t[54] - t[48]))
+        if mw < 4:
+            continue
+        lo, hi = t[OUTER].min(0) - 0.4 * mw, t[OUTER].max(0) + 0.4 * mw
+        box = (int(max(0, lo[0])), int(max(0, lo[1])), int(min(W, hi[0] + 1)), int(min(H, hi[1] + 1)))
+        if box[2] - box[0] < 4 or box[3] - box[1] < 4:
+            continue
+        frame_t = np.array([lo, [hi[0], lo[1]], hi, [lo[0], hi[1]]])            # a frame around the lips
+        dmw = float(np.linalg.norm(d[54] - d[48]))
+        A, _ = cv2.estimateAffinePartial2D(t[48:68].astype(np.float32), d[48:68].astype(np.float32))
+        frame_d = frame_t @ A[:, :2].T + A[:, 2] if A is not None else frame_t * dmw / mw
+        src = lip_map(np.concatenate([t[48:68], frame_t]), np.concatenate([d[48:68], frame_d]), box)
+        patch = cv2.remap(driver[f], src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        x0, y0, x1, y1 = box
+        region = out[f, y0:y1, x0:x1]
+        patch = match_colour(patch, _ring(frames[f], t), _ring(driver[f], d))
+        m = np.zeros(region.shape[:2], np.uint8)
+        cv2.fillPoly(m, [np.round((t[INNER] - [x0, y0]) * 4).astype(np.int32)], 1, shift=2)
+        sigma = max(0.5, feather * mw)
+        a = cv2.GaussianBlur(cv2.erode(m, np.ones((3, 3), np.uint8)).astype(np.float32), (0, 0), sigma)
+        a = (np.minimum(a * 2.0, 1.0) * m * weight[f])[..., None]             # inside the lips only
+        out[f, y0:y1, x0:x1] = np.clip(a * patch + (1 - a) * region + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def mouth_masks(landmarks68: np.ndarray, boxes: np.ndarray, size: int, grow: float = 0.04,
@@ -43,12 +173,8 @@ def mouth_masks(landmarks68: np.ndarray, boxes: np.ndarray, size: int, grow: flo
 
 def learned_mouth(parts, inp, cfg, frames: np.ndarray) -> np.ndarray:
     """Warped frames (F, H, W, 3) uint8 -> the same with the generated open mouth pasted in
-    (``cfg.synthesize`` regions, ``cfg.synth_crop`` crops, else ``cfg.crop``; their size is the
-    generator's)."""
+    (``cfg.synth_crop`` crops, else ``cfg.crop``; their size is the generator's)."""
     from expportrait.generator.longvideo import generate_crops
-    unknown = set(cfg.synthesize) - set(REGIONS)
-    if unknown:
-        raise UserError(f"synthesize takes the regions {REGIONS}, got {sorted(unknown)}")
     model = parts.synth() or parts.generator()
     c = replace(cfg.synth_crop or cfg.crop, size=model.config.resolution)
     cond = crop_conditions(inp.head, inp.image, inp.ref_fit, inp.driven, c, eyes=cfg.eyes)

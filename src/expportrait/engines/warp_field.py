@@ -39,7 +39,8 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
 
 @torch.no_grad()
 def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
-                    chunk: int = 8, person: np.ndarray | None = None) -> np.ndarray:
+                    chunk: int = 8, person: np.ndarray | None = None,
+                    stats: dict | None = None) -> np.ndarray:
     """image (H, W, 3) uint8 + ``still``: the head as the photo shows it (frame 0 is used) +
     ``driven`` (F frames in the photo's image space, same head) -> (F, H, W, 3) uint8 the photo
     warped to each frame. Pass as ``still`` a frame made the same way as ``driven`` (same Delta_f
@@ -51,7 +52,9 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
     the warped person is laid over the photo's own background, and where the head moved away
     from, over the photo with the head painted out (``engines.segment.background_plate`` of
     ``plate_mask`` in ``head_box``; ``_composite``); hair and ears follow the head's similarity
-    motion."""
+    motion. ``stats`` (a dict) gets "min_jacobian" (F,): each frame's smallest Jacobian
+    determinant of the backward map (``jacobian``; 1 where nothing moved; the open mouth's own map
+    left out), below 0 where the warp folds."""
     import cv2
     H, W = image.shape[:2]
     src = _screen(head, still, [0])[0, :, :2]                                     # (N, 2) px
@@ -67,6 +70,7 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
         hole = plate_mask(person, (hx0, hy0, hx1, hy1))                           # (H, W)
         plate = background_plate(image, hole)                                     # (H, W, 3)
     out = np.repeat(image[None], driven.num_frames, 0)
+    dets = np.ones(driven.num_frames)
     faces = head.faces
     for a in range(0, driven.num_frames, chunk):
         idx = torch.arange(a, min(driven.num_frames, a + chunk))
@@ -88,14 +92,48 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
             if person is not None:   # hair and ears follow the head's similarity motion
                 B = similarity(driven.landmarks68_2d[i, RIGID].numpy(), src_rigid)
                 rigid = _rigid_displacement(B, gx, gy, head_up)
+            jac = []
             roi = _warp_roi(image, back[j], cover[j], gx, gy, sigma,
                             driven.landmarks68_2d[i, INNER_LIP].numpy(), src_lip, src_open,
-                            person, rigid)
+                            person, rigid, jac)
+            dets[i] = jac[0]
             if person is not None:
                 roi = _composite(roi, image[y0:y1, x0:x1], plate[y0:y1, x0:x1],
                                  person[y0:y1, x0:x1], hole[y0:y1, x0:x1])
             out[i, y0:y1, x0:x1] = roi[..., :3]
+    if stats is not None:
+        stats["min_jacobian"] = dets
     return out
+
+
+def unfold(mapx: np.ndarray, mapy: np.ndarray, gx: np.ndarray, gy: np.ndarray, where: np.ndarray,
+           min_det: float = 0.05, iters: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A backward map (h, w) x 2 over the output grid gx, gy that folds somewhere (the far side
+    of the nose when the head turns: the projected mesh overlaps itself) -> (mapx, mapy float32,
+    its Jacobian determinant (h, w)) with the displacement smoothed, a few pixels at a time, where
+    the determinant is below ``min_det`` (inside ``where`` (h, w) bool), until it is not."""
+    import cv2
+    mapx, mapy = mapx.astype(np.float32), mapy.astype(np.float32)
+    det = jacobian(mapx, mapy)
+    for _ in range(iters):
+        bad = (det < min_det) & where
+        if not bad.any():
+            break
+        grow = cv2.dilate(bad.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+        d = np.stack([mapx - gx, mapy - gy], -1)
+        smooth = cv2.GaussianBlur(d, (0, 0), 2.0)
+        d = np.where(grow[..., None], smooth, d)
+        mapx, mapy = (gx + d[..., 0]).astype(np.float32), (gy + d[..., 1]).astype(np.float32)
+        det = jacobian(mapx, mapy)
+    return mapx, mapy, det
+
+
+def jacobian(mapx: np.ndarray, mapy: np.ndarray) -> np.ndarray:
+    """A backward map (h, w) x 2 (the source pixel of every output pixel) -> (h, w) the
+    determinant of its Jacobian (central differences): 1 for a shift, < 0 where it folds."""
+    mxy, mxx = np.gradient(mapx.astype(np.float64))
+    myy, myx = np.gradient(mapy.astype(np.float64))
+    return mxx * myy - mxy * myx
 
 
 def _composite(warped: np.ndarray, image: np.ndarray, plate: np.ndarray, person: np.ndarray,
@@ -171,7 +209,7 @@ def _roi(points: torch.Tensor, pad: float, H: int, W: int) -> tuple[int, int, in
 
 
 def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=None,
-              rigid=None) -> np.ndarray:
+              rigid=None, jac: list | None = None) -> np.ndarray:
     """One frame inside the ROI: back (h, w, 2) the photo pixel each covered pixel shows, cover
     (h, w) bool, gx/gy (h, w) the ROI's image pixel coordinates -> (h, w, 3) uint8, or (h, w, 5)
     with the person mask (H, W) warped the same way and the pixel's displacement (1 from 2 px
@@ -208,7 +246,11 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
             mapx, mapy = np.where(hole, hx, mapx), np.where(hole, hy, mapy)
         grow = cv2.contourArea(lip) / max(src_open, 1.0)          # wider than the photo: darker
         shade[hole] = float(np.clip(1.0 / max(grow, 1.0), 0.35, 1.0))
-    mapx, mapy = mapx.astype(np.float32), mapy.astype(np.float32)
+    keep = cv2.dilate(hole.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0   # (the open
+    #   mouth's own affine map meets the mesh's in a seam: it is not part of the field)
+    mapx, mapy, det = unfold(mapx, mapy, gx, gy, keep)
+    if jac is not None:
+        jac.append(float(det[keep].min()) if keep.any() else 1.0)
     warped = cv2.remap(image, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     shade = _blur(shade, 1.0)[..., None]
     out = np.clip(warped.astype(np.float32) * shade + 0.5, 0, 255).astype(np.uint8)

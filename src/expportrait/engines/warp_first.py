@@ -3,8 +3,9 @@ own head driven through the driver's expression (psi, jaw) and pose, holding the
 Delta_g + Delta_f (G's Delta_f differs from the tracked one and tears the warp), over a still
 background: the person (``engines.segment``) is warped, the background stays, and where the head
 moved away from the background plate shows (the head painted out). The hair and ears follow the
-head's similarity motion (``engines.warp_field``). Then the mouth (``engines.mouth``, off by
-default) and, in self mode, the landmark alignment onto the driver (``engines.align``)."""
+head's similarity motion (``engines.warp_field``). Then the open mouth (``engines.mouth``: by
+default the driver's teeth and tongue; the source's own teeth if it shows some), the driver's
+blinks (``engines.eyes``) and, in self mode, the landmark alignment onto the driver (``engines.align``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,15 +26,30 @@ class WarpFirst(MeshWarp):
             driven.dynamic_offset).clone()
         return driven
 
-    def warp(self, inp: EngineInput, cfg) -> np.ndarray:
+    def warp(self, inp: EngineInput, cfg, stats: dict) -> np.ndarray:
         person = None
         if cfg.still_background:
             from expportrait.engines.segment import person_mask
             person = person_mask(inp.image)
-        return expression_warp(inp.image, inp.ref_fit, inp.driven, inp.head, person=person)
+        return expression_warp(inp.image, inp.ref_fit, inp.driven, inp.head, person=person, stats=stats)
+
+    def wants_driver_landmarks(self, mode: str, cfg) -> bool:
+        return (super().wants_driver_landmarks(mode, cfg) or "eyes" in cfg.regions
+                or cfg.mouth_source in ("auto", "driver"))
 
     def refine(self, inp: EngineInput, cfg, frames: np.ndarray) -> np.ndarray:
-        if not cfg.synthesize:
-            return frames
-        from expportrait.engines.mouth import learned_mouth
-        return learned_mouth(self.parts, inp, cfg, frames)
+        """What the warp cannot show: the open mouth (``cfg.mouth_source``, ``engines.mouth``) and
+        the driver's blinks (``engines.eyes``, with the "eyes" region)."""
+        from expportrait.engines import eyes, mouth
+        target = inp.driven.landmarks68_2d.numpy()                                # (F, 68, 2)
+        own = inp.ref_fit.landmarks68_2d[0].numpy()                               # (68, 2)
+        drv = inp.driver_landmarks
+        if cfg.mouth_source == "learned":
+            frames = mouth.learned_mouth(self.parts, inp, cfg, frames)
+        elif drv is not None and (cfg.mouth_source == "driver" or (
+                cfg.mouth_source == "auto" and not mouth.shows_teeth(inp.image, own))):
+            weight = mouth.gate(target, own) * np.asarray(drv.valid, np.float64)
+            frames = mouth.carry_driver_mouth(frames, target, inp.driver_frames, drv.ibug68, weight)
+        if drv is not None and "eyes" in cfg.regions:
+            frames = eyes.close_eyes(frames, target, own, drv.ibug68, drv.valid)
+        return frames

@@ -1,0 +1,40 @@
+"""engines.eyes: the driver's blinks lower the result's upper lids; the map never folds."""
+import cv2
+import numpy as np
+
+from expportrait.engines.eyes import EYES, eye_aspect, keep_fraction, lower_lid
+
+
+def _eye_landmarks(cx=80.0, cy=60.0, w=40.0, h=14.0):
+    lm = np.zeros((68, 2))
+    for e, dx in ((EYES[0], -30.0), (EYES[1], 30.0)):
+        x0 = cx + dx - w / 2
+        lm[list(e)] = [[x0, cy], [x0 + w / 3, cy - h / 2], [x0 + 2 * w / 3, cy - h / 2], [x0 + w, cy],
+                       [x0 + 2 * w / 3, cy + h / 2], [x0 + w / 3, cy + h / 2]]
+    return lm
+
+
+def test_eye_aspect_and_what_to_keep():
+    open_, half = _eye_landmarks(h=14.0), _eye_landmarks(h=7.0)
+    assert np.allclose(eye_aspect(open_[None]), 14.0 / 40.0)
+    drv = np.stack([open_] * 9 + [half])                         # the driver blinks half-way once
+    keep = keep_fraction(np.stack([open_] * 10), open_, drv, np.ones(10, bool))
+    assert (keep[:9] == 1).all() and np.allclose(keep[9], 0.5)
+
+
+def test_a_closed_lid_covers_the_eye_with_skin_and_leaves_the_rest():
+    H, W = 120, 160
+    img = np.tile(np.array([210, 170, 150], np.uint8), (H, W, 1))              # skin
+    lm = _eye_landmarks()
+    eye = lm[list(EYES[0])]
+    cv2.fillPoly(img, [np.round(eye).astype(np.int32)], (250, 250, 250))       # sclera
+    cv2.circle(img, tuple(np.round(eye[[0, 3]].mean(0)).astype(int)), 5, (40, 30, 20), -1)   # iris
+    shut = lower_lid(img, eye, keep=0.0)
+    inside = np.zeros((H, W), np.uint8)
+    cv2.fillPoly(inside, [np.round(eye).astype(np.int32)], 1)
+    core = cv2.erode(inside, np.ones((5, 5), np.uint8)) > 0
+    assert np.abs(shut[core].astype(int) - [210, 170, 150]).max(-1).mean() < 25   # skin now
+    far = np.ones((H, W), bool)
+    far[20:80, 25:80] = False
+    assert np.array_equal(shut[far], img[far])                                 # the other eye too
+    assert np.array_equal(lower_lid(img, eye, keep=1.0), img)
