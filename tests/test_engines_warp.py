@@ -159,3 +159,26 @@ def test_unfold_removes_a_fold_locally():
     ux, uy, det = unfold(mapx, mapy, gx, gy, np.ones((64, 64), bool))
     assert det.min() > 0 and np.allclose(det, jacobian(ux, uy))
     assert np.array_equal(ux[:, :20], mapx[:, :20]) and np.array_equal(ux[:, 45:], mapx[:, 45:])
+
+
+def test_clothes_below_the_chin_stay_and_the_neck_skin_may_move():
+    """engines.segment.clothes_mask: a blue shirt under a skin-coloured face and neck is marked
+    still from a little below the chin on; the neck's skin and everything above the chin are not."""
+    import cv2
+
+    from expportrait.engines.segment import clothes_mask
+    H, W = 200, 160
+    img = np.full((H, W, 3), 230, np.uint8)                                     # a light wall
+    cv2.ellipse(img, (80, 70), (40, 55), 0, 0, 360, (205, 150, 120), -1)        # the face
+    img[110:200, 60:100] = (200, 145, 118)                                      # the neck
+    img[150:200] = (40, 60, 160)                                                # the shirt
+    img[150:200, 60:100] = (200, 145, 118)                                      # a V of skin
+    lm = np.zeros((68, 2))
+    lm[:17] = np.stack([80 + 40 * np.cos(np.linspace(np.pi, 0, 17)), 70 + 55 * np.sin(np.linspace(np.pi, 0, 17))], 1)
+    lm[17:27] = np.stack([np.linspace(55, 105, 10), np.full(10, 45.0)], 1)      # brows
+    lm[27:36] = np.stack([np.full(9, 80.0), np.linspace(55, 85, 9)], 1)         # nose
+    lm[36:48] = np.stack([np.tile(np.linspace(60, 100, 6), 2), np.full(12, 60.0)], 1)
+    lm[48:68] = np.stack([np.linspace(65, 95, 20), np.full(20, 100.0)], 1)
+    m = clothes_mask(img, lm, feather=0)
+    assert m[170:, :40].min() == 1 and m[170:, 120:].min() == 1                 # the shirt
+    assert m[170:, 65:95].max() == 0 and m[:125].max() == 0                      # the neck, the head

@@ -59,3 +59,31 @@ def background_plate(image: np.ndarray, mask: np.ndarray, radius: int = 5,
     out = image.copy()
     out[y0:y1, x0:x1] = np.where(sub_hole[..., None] > 0, filled, sub)
     return out
+
+
+def clothes_mask(image: np.ndarray, lmk68: np.ndarray, below: float = 0.08, feather: float = 2.0,
+                 tolerance: float = 3.0) -> np.ndarray:
+    """What stays still below the head: image (H, W, 3) uint8 and its 68 landmarks -> (H, W)
+    float32 in [0, 1], 1 on the pixels more than ``below`` face heights under the chin whose
+    colour is not the face's skin (collars, clothes, a turtleneck: a Gaussian model of the cheeks'
+    Cr, Cb, Mahalanobis distance over ``tolerance``), edges softened by ``feather`` px. The neck's
+    skin is not in it: it may stretch with the head, the clothes keep their shape."""
+    import cv2
+    lmk = np.asarray(lmk68, np.float64)
+    H, W = image.shape[:2]
+    ycc = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2YCrCb).astype(np.float64)
+    cheeks = np.zeros((H, W), np.uint8)
+    for poly in ((1, 2, 3, 31, 41, 40, 39), (15, 14, 13, 35, 46, 47, 42)):   # under the eyes
+        cv2.fillPoly(cheeks, [np.round(lmk[list(poly)]).astype(np.int32)], 1)
+    skin = ycc[cheeks > 0][:, 1:]
+    if len(skin) < 20:
+        return np.zeros((H, W), np.float32)
+    mu, cov = skin.mean(0), np.cov(skin.T) + np.eye(2) * 4.0
+    d = ycc[..., 1:] - mu
+    maha = np.sqrt(np.einsum("...i,ij,...j->...", d, np.linalg.inv(cov), d))
+    brows, chin = lmk[17:27].mean(0), lmk[8]
+    up = (brows - chin) / max(np.linalg.norm(brows - chin), 1e-6)
+    gy, gx = np.mgrid[0:H, 0:W].astype(np.float64)
+    depth = -((gx - chin[0]) * up[0] + (gy - chin[1]) * up[1])               # px below the chin
+    m = ((depth > below * np.linalg.norm(brows - chin)) & (maha > tolerance)).astype(np.float32)
+    return np.clip(cv2.GaussianBlur(m, (0, 0), feather), 0.0, 1.0) if feather > 0 else m

@@ -65,7 +65,8 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
     head_up = _head_frame(still.landmarks68_2d[0].numpy())
     src_rigid = still.landmarks68_2d[0, RIGID].numpy()                            # (31, 2)
     if person is not None:
-        from expportrait.engines.segment import background_plate, plate_mask
+        from expportrait.engines.segment import background_plate, clothes_mask, plate_mask
+        clothes = clothes_mask(image, still.landmarks68_2d[0].numpy())           # (H, W)
         hx0, hy0, hx1, hy1 = head_box(still, H, W)
         hole = plate_mask(person, (hx0, hy0, hx1, hy1))                           # (H, W)
         plate = background_plate(image, hole)                                     # (H, W, 3)
@@ -95,7 +96,7 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
             jac = []
             roi = _warp_roi(image, back[j], cover[j], gx, gy, sigma,
                             driven.landmarks68_2d[i, INNER_LIP].numpy(), src_lip, src_open,
-                            person, rigid, jac)
+                            person, rigid, jac, None if person is None else clothes[y0:y1, x0:x1])
             dets[i] = jac[0]
             if person is not None:
                 roi = _composite(roi, image[y0:y1, x0:x1], plate[y0:y1, x0:x1],
@@ -107,25 +108,36 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
 
 
 def unfold(mapx: np.ndarray, mapy: np.ndarray, gx: np.ndarray, gy: np.ndarray, where: np.ndarray,
-           min_det: float = 0.05, iters: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           min_det: float = 0.05, iters: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A backward map (h, w) x 2 over the output grid gx, gy that folds somewhere (the far side
     of the nose when the head turns: the projected mesh overlaps itself) -> (mapx, mapy float32,
-    its Jacobian determinant (h, w)) with the displacement smoothed, a few pixels at a time, where
-    the determinant is below ``min_det`` (inside ``where`` (h, w) bool), until it is not."""
+    its Jacobian determinant (h, w)) with the displacement smoothed where the determinant is below
+    ``min_det`` inside ``where`` (h, w) bool, over a wider neighbourhood each round and blended in;
+    the best map found is kept (the smallest determinant inside ``where`` the largest), so it
+    never makes a fold worse. Small folds go; a large one (a strong roll's neck) may remain."""
     import cv2
     mapx, mapy = mapx.astype(np.float32), mapy.astype(np.float32)
     det = jacobian(mapx, mapy)
-    for _ in range(iters):
+
+    def worst(dt):
+        return float(dt[where].min()) if where.any() else 1.0
+    best = (worst(det), mapx, mapy, det)
+    wt = where.astype(np.float32)
+    for k in range(iters):
         bad = (det < min_det) & where
         if not bad.any():
             break
-        grow = cv2.dilate(bad.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+        r = 3 * 2 ** k
+        grow = cv2.dilate(bad.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(np.float32)
         d = np.stack([mapx - gx, mapy - gy], -1)
-        smooth = cv2.GaussianBlur(d, (0, 0), 2.0)
-        d = np.where(grow[..., None], smooth, d)
+        smooth = cv2.GaussianBlur(d, (0, 0), 0.5 * r)
+        g = np.minimum(cv2.GaussianBlur(grow, (0, 0), 0.5 * r) * 2.0, 1.0) * wt
+        d = d + g[..., None] * (smooth - d)          # blended in: no new seam at its edge
         mapx, mapy = (gx + d[..., 0]).astype(np.float32), (gy + d[..., 1]).astype(np.float32)
         det = jacobian(mapx, mapy)
-    return mapx, mapy, det
+        if worst(det) > best[0]:
+            best = (worst(det), mapx, mapy, det)
+    return best[1], best[2], best[3]
 
 
 def jacobian(mapx: np.ndarray, mapy: np.ndarray) -> np.ndarray:
@@ -190,13 +202,17 @@ def _head_frame(lmk: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
 def _rigid_displacement(B: np.ndarray, gx, gy, head_up) -> np.ndarray:
     """B (2, 3) similarity from output to photo pixels, gx/gy (h, w) output pixels -> (h, w, 3):
     the backward displacement that moves a pixel with the head (x, y) and its weight: 1 above the
-    chin (hair, ears), fading to 0 over 0.4 face heights below it (the shoulders stay; the upper
-    neck turns with a strongly rolled head instead of smearing the jaw's skin sideways)."""
+    chin (hair, ears), fading to 0 below it (the shoulders stay; the upper neck turns with a
+    strongly rolled head instead of smearing the jaw's skin sideways) over 0.4 face heights, or
+    over 2.5x the head's displacement at the chin when that is longer: the neck's stretch stays
+    bounded (the blend's gradient below 0.4), so a strong roll or lift does not fold it."""
     sx = B[0, 0] * gx + B[0, 1] * gy + B[0, 2]
     sy = B[1, 0] * gx + B[1, 1] * gy + B[1, 2]
     centre, up, chin, h = head_up
     below = -((sx - centre[0]) * up[0] + (sy - centre[1]) * up[1]) - chin     # px below the chin
-    w = np.clip(1.0 - below / (0.4 * h), 0.0, 1.0)
+    p = centre - up * chin                                                    # the chin (photo px)
+    moved = float(np.linalg.norm(np.linalg.solve(B[:, :2], p - B[:, 2]) - p)) # how far it went
+    w = np.clip(1.0 - below / max(0.4 * h, 2.5 * moved), 0.0, 1.0)
     return np.stack([sx - gx, sy - gy, w], -1).astype(np.float32)
 
 
@@ -209,7 +225,7 @@ def _roi(points: torch.Tensor, pad: float, H: int, W: int) -> tuple[int, int, in
 
 
 def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=None,
-              rigid=None, jac: list | None = None) -> np.ndarray:
+              rigid=None, jac: list | None = None, clothes: np.ndarray | None = None) -> np.ndarray:
     """One frame inside the ROI: back (h, w, 2) the photo pixel each covered pixel shows, cover
     (h, w) bool, gx/gy (h, w) the ROI's image pixel coordinates -> (h, w, 3) uint8, or (h, w, 5)
     with the person mask (H, W) warped the same way and the pixel's displacement (1 from 2 px
@@ -231,6 +247,8 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
         near = np.clip(wm * 2.0, 0.0, 1.0)[..., None]
         w = rigid[..., 2:]
         outside = w * (near * ext + (1 - near) * rigid[..., :2]) + (1 - w) * outside
+    if clothes is not None:  # the clothes under the head keep their place (``clothes_mask``)
+        outside = outside * (1.0 - clothes[..., None])
     disp = alpha * d + (1 - alpha) * outside
     mapx, mapy = gx + disp[..., 0], gy + disp[..., 1]
     lip = lip.astype(np.float32)
@@ -248,6 +266,9 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
         shade[hole] = float(np.clip(1.0 / max(grow, 1.0), 0.35, 1.0))
     keep = cv2.dilate(hole.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0   # (the open
     #   mouth's own affine map meets the mesh's in a seam: it is not part of the field)
+    if person is not None:   # only what shows the warped person (the background stays still)
+        keep &= cv2.remap(person, mapx.astype(np.float32), mapy.astype(np.float32), cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT) > 0.05
     mapx, mapy, det = unfold(mapx, mapy, gx, gy, keep)
     if jac is not None:
         jac.append(float(det[keep].min()) if keep.any() else 1.0)
