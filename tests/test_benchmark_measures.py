@@ -89,6 +89,8 @@ def test_teeth_scores_ratio_and_correlation():
     s = M.teeth_scores(res, drv, opening)
     assert s["teeth_frames"] == 4 and s["teeth_ratio"] == pytest.approx(0.5)
     assert s["teeth_corr"] == pytest.approx(1.0)
+    still = M.teeth_scores(np.full(6, 0.3), drv, opening)          # teeth that never follow the driver's
+    assert still["teeth_corr"] == 0.0 and still["teeth_ratio"] == pytest.approx(0.3 / 0.45)
     none = M.teeth_scores(np.zeros(6), np.zeros(6), np.zeros(6))
     assert none["teeth_ratio"] is None and none["teeth_corr"] is None and none["teeth_frames"] == 0
 

@@ -38,7 +38,7 @@ def opening(lmk68: np.ndarray) -> np.ndarray:
     return area / np.maximum(width, 1e-6) ** 2
 
 
-def gate(target68: np.ndarray, source68: np.ndarray, sigma: float = 1.0, span: float = 0.03) -> np.ndarray:
+def gate(target68: np.ndarray, source68: np.ndarray, sigma: float = 1.0, span: float = 0.01) -> np.ndarray:
     """target68 (F, 68, 2) the driven lips, source68 (68, 2) the source's -> (F,) in [0, 1]: how
     much of the driver's mouth to show, 0 where the driven mouth opens no wider than the source's
     and 1 from ``span`` (in ``opening`` units) wider on; smoothed over ``sigma`` frames."""
