@@ -98,6 +98,19 @@ def match_colour(patch: np.ndarray, ours: np.ndarray, theirs: np.ndarray,
     return np.clip(patch.astype(np.float32) * (g * tint).astype(np.float32), 0, 255)
 
 
+def cavity(patch: np.ndarray, skin: np.ndarray, dark: float = 0.3) -> np.ndarray:
+    """The mouth's inside is in the lips' shadow: pixels of ``patch`` (..., 3) float darker than
+    the teeth (under 0.9x the median luminance of ``skin`` (n, 3), the skin around the lips) are
+    darkened down to ``dark`` x, the teeth kept, so the opening still reads as one (a low-resolution
+    driver's mouth is washed out)."""
+    if len(skin) < 8:
+        return patch
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    ref = max(float(np.median(skin @ luma)), 1.0)
+    t = np.clip((patch @ luma / ref - 0.55) / 0.35, 0.0, 1.0)[..., None]
+    return patch * (dark + (1.0 - dark) * t)
+
+
 def shows_teeth(image: np.ndarray, lmk68: np.ndarray, share: float = 0.25) -> bool:
     """Whether a frame (H, W, 3) uint8 with its 68 landmarks shows teeth: an open inner-lip
     polygon of which at least ``share`` is brighter than 0.75x the skin around the lips."""
@@ -140,7 +153,8 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
         patch = cv2.remap(driver[f], src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         x0, y0, x1, y1 = box
         region = out[f, y0:y1, x0:x1]
-        patch = match_colour(patch, _ring(frames[f], t), _ring(driver[f], d))
+        ours = _ring(frames[f], t)
+        patch = cavity(match_colour(patch, ours, _ring(driver[f], d)), ours)
         m = np.zeros(region.shape[:2], np.uint8)
         cv2.fillPoly(m, [np.round((t[INNER] - [x0, y0]) * 4).astype(np.int32)], 1, shift=2)
         sigma = max(0.5, feather * mw)
