@@ -150,7 +150,7 @@ def make_strip(source: np.ndarray, driving: np.ndarray, result, engine: str, n: 
         mouth = _square(result.frames[i], c, 1.6 * mw)
         chin, fw = lm[8], float(np.ptp(lm[:17, 0]))
         neck = _square(result.frames[i], chin + [0, 0.35 * fw], 0.9 * fw)
-        zooms += [cell(mouth, height, f"{what} {i}: mouth"), cell(neck, height, f"{what} {i}: neck")]
+        zooms += [cell(mouth, height, f"{i}: {what}"), cell(neck, height, f"{i}: neck")]
     rows.append(row(zooms))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
@@ -165,7 +165,7 @@ def picks(lmk: np.ndarray) -> dict[str, int]:
     gap = np.linalg.norm(lmk[:, [61, 62, 63]] - lmk[:, [67, 66, 65]], axis=-1).mean(1) / eye
     d = lmk[:, 45] - lmk[:, 36]
     roll = np.abs(np.unwrap(np.arctan2(d[:, 1], d[:, 0])) - np.arctan2(d[0, 1], d[0, 0]))
-    return {"widest mouth": int(np.argmax(gap)), "strongest roll": int(np.argmax(roll))}
+    return {"mouth": int(np.argmax(gap)), "roll": int(np.argmax(roll))}
 
 
 def _square(img: np.ndarray, centre: np.ndarray, side: float) -> np.ndarray:

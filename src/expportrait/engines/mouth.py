@@ -1,7 +1,9 @@
 """warp_first's mouth: what the warp cannot show inside the driven open mouth
 (``PipelineConfig.mouth_source``, ``reenact --mouth-source``).
 
-- ``driver`` (and ``auto``): the driver's inner mouth (teeth, tongue) carried into the result's
+- ``driver`` (and ``auto``; a source that shows its own teeth keeps them until the driven mouth
+  opens past 1.6x its own, where stretching them would make grey "tombstones"): the driver's
+  inner mouth (teeth, tongue) carried into the result's
   driven inner-lip contour, as *Bringing Portraits to Life* (Averbuch-Elor et al. 2017) does: a
   piecewise-affine map on the 68-point lips (``lip_map``) takes each result pixel inside the
   lips to the driver frame, the driver's pixels are matched in exposure and colour to the
@@ -38,12 +40,14 @@ def opening(lmk68: np.ndarray) -> np.ndarray:
     return area / np.maximum(width, 1e-6) ** 2
 
 
-def gate(target68: np.ndarray, source68: np.ndarray, sigma: float = 1.0, span: float = 0.01) -> np.ndarray:
+def gate(target68: np.ndarray, source68: np.ndarray, sigma: float = 1.0, span: float = 0.01,
+         factor: float = 1.0) -> np.ndarray:
     """target68 (F, 68, 2) the driven lips, source68 (68, 2) the source's -> (F,) in [0, 1]: how
-    much of the driver's mouth to show, 0 where the driven mouth opens no wider than the source's
-    and 1 from ``span`` (in ``opening`` units) wider on; smoothed over ``sigma`` frames."""
+    much of the driver's mouth to show, 0 where the driven mouth opens no wider than ``factor`` x
+    the source's and 1 from ``span`` (in ``opening`` units) wider on; smoothed over ``sigma``
+    frames."""
     from expportrait.data.smooth import gaussian_filter_time
-    extra = opening(target68) - opening(np.asarray(source68)[None])[0]
+    extra = opening(target68) - factor * opening(np.asarray(source68)[None])[0]
     w = np.clip(extra / span, 0.0, 1.0)
     return np.clip(gaussian_filter_time(w[:, None], sigma)[:, 0], 0.0, 1.0)
 
@@ -111,19 +115,24 @@ def cavity(patch: np.ndarray, skin: np.ndarray, dark: float = 0.3) -> np.ndarray
     return patch * (dark + (1.0 - dark) * t)
 
 
-def shows_teeth(image: np.ndarray, lmk68: np.ndarray, share: float = 0.25) -> bool:
-    """Whether a frame (H, W, 3) uint8 with its 68 landmarks shows teeth: an open inner-lip
-    polygon of which at least ``share`` is brighter than 0.75x the skin around the lips."""
+def teeth_share(image: np.ndarray, lmk68: np.ndarray) -> float:
+    """A frame (H, W, 3) uint8 with its 68 landmarks -> the share of its open inner-lip polygon
+    brighter than 0.75x the skin around the lips (0 for a closed mouth): how much teeth it shows."""
     lmk68 = np.asarray(lmk68, np.float64)
-    if opening(lmk68[None])[0] < 0.01:
-        return False
+    if not np.isfinite(lmk68).all() or opening(lmk68[None])[0] < 0.01:
+        return 0.0
     m = np.zeros(image.shape[:2], np.uint8)
     cv2.fillPoly(m, [np.round(lmk68[INNER] * 4).astype(np.int32)], 1, shift=2)
     inside, skin = image[m > 0].astype(np.float64), _ring(image, lmk68)
     if len(inside) < 4 or len(skin) < 8:
-        return False
+        return 0.0
     luma = np.array([0.299, 0.587, 0.114])
-    return float(np.mean(inside @ luma > 0.75 * np.median(skin @ luma))) >= share
+    return float(np.mean(inside @ luma > 0.75 * np.median(skin @ luma)))
+
+
+def shows_teeth(image: np.ndarray, lmk68: np.ndarray, share: float = 0.25) -> bool:
+    """Whether a frame with its 68 landmarks shows teeth (``teeth_share`` >= ``share``)."""
+    return teeth_share(image, lmk68) >= share
 
 
 def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndarray,

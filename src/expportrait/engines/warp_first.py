@@ -4,7 +4,8 @@ Delta_g + Delta_f (G's Delta_f differs from the tracked one and tears the warp),
 background: the person (``engines.segment``) is warped, the background stays, and where the head
 moved away from the background plate shows (the head painted out). The hair and ears follow the
 head's similarity motion (``engines.warp_field``). Then the open mouth (``engines.mouth``: by
-default the driver's teeth and tongue; the source's own teeth if it shows some), the driver's
+default the driver's teeth and tongue; the source's own teeth if it shows some, until the
+mouth opens much wider), the driver's
 blinks (``engines.eyes``) and, in self mode, the landmark alignment onto the driver (``engines.align``)."""
 from __future__ import annotations
 
@@ -46,9 +47,10 @@ class WarpFirst(MeshWarp):
         drv = inp.driver_landmarks
         if cfg.mouth_source == "learned":
             frames = mouth.learned_mouth(self.parts, inp, cfg, frames)
-        elif drv is not None and (cfg.mouth_source == "driver" or (
-                cfg.mouth_source == "auto" and not mouth.shows_teeth(inp.image, own))):
-            weight = mouth.gate(target, own) * np.asarray(drv.valid, np.float64)
+        elif drv is not None and cfg.mouth_source in ("auto", "driver"):
+            own_teeth = cfg.mouth_source == "auto" and mouth.shows_teeth(inp.image, own)
+            weight = mouth.gate(target, own, factor=1.6 if own_teeth else 1.0)   # own teeth first
+            weight = weight * np.asarray(drv.valid, np.float64)
             frames = mouth.carry_driver_mouth(frames, target, inp.driver_frames, drv.ibug68, weight)
         if drv is not None and "eyes" in cfg.regions:
             frames = eyes.close_eyes(frames, target, own, drv.ibug68, drv.valid)
