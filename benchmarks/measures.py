@@ -200,11 +200,8 @@ def teeth_scores(res_frac: np.ndarray, drv_frac: np.ndarray, drv_open: np.ndarra
 def eye_aspect(lmk68: np.ndarray) -> np.ndarray:
     """(F, 68, 2) -> (F,) eye-aspect ratio (|p2-p6| + |p3-p5|) / (2 |p1-p4|) of each eye (dlib
     36-41 and 42-47 as p1..p6), the mean of both; NaN rows stay NaN."""
-    def ear(e):                                       # (F, 6, 2) -> (F,)
-        def d(i, j):
-            return np.linalg.norm(e[:, i] - e[:, j], axis=-1)
-        return (d(1, 5) + d(2, 4)) / (2.0 * d(0, 3))
-    return (ear(lmk68[:, 36:42]) + ear(lmk68[:, 42:48])) / 2.0
+    from expportrait.engines.eyes import eye_aspect as per_eye     # (F, 2), the engine's
+    return per_eye(lmk68).mean(1)
 
 
 def interocular(lmk68: np.ndarray) -> np.ndarray:

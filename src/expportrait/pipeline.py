@@ -20,7 +20,6 @@ Checkpoint folders: ``export``; an engine loads only the parts it uses (warp_fir
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from expportrait.config import from_dict
 from expportrait.data.crop import CropConfig
 from expportrait.data.video import Video
 from expportrait.engines import DEFAULT_ENGINE, build_engine, check_engine
-from expportrait.engines.base import EngineInput, Parts
+from expportrait.engines.base import EngineInput, Laps, Parts
 from expportrait.engines.mouth import MOUTH_SOURCES
 from expportrait.errors import UserError
 from expportrait.export import check_checkpoint, default_checkpoint
@@ -184,11 +183,7 @@ class ReenactPipeline:
         """source: image (1 frame) or video; driving: video (F frames) -> ReenactResult with F
         frames at the source's resolution. Precomputed fits may be injected (tests, demos):
         ``source_fit`` must then cover exactly the frames ``fit_source`` would select."""
-        t, times = time.perf_counter(), {}
-
-        def lap(name):
-            nonlocal t
-            times[name], t = round(time.perf_counter() - t, 3), time.perf_counter()
+        lap = times = Laps()
 
         self.check_inputs(source, driving)                                        # 1
         lap("check_inputs")

@@ -15,6 +15,7 @@ from ``Parts``: a checkpoint folder's ``generator/``, ``vae/`` and ``synth/``, e
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,19 @@ class EngineOutput:
     background: np.ndarray | None = None     # (1, H, W, 3) uint8 what the crops were pasted into
     warp_stats: dict = field(default_factory=dict)   # warp engines: "min_jacobian" (F,) float
     timings: dict = field(default_factory=dict)   # seconds per engine step
+
+
+class Laps(dict):
+    """Seconds per step: ``laps(name)`` records, under ``name``, the time since the previous call
+    (or since it was made), rounded to the millisecond."""
+
+    def __init__(self):
+        super().__init__()
+        self._t = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self[name], self._t = round(now - self._t, 3), now
 
 
 class Parts:

@@ -6,13 +6,12 @@ reference frame with its own head painted out. The paper's ablations are options
 pastes the driver's own Delta_f on the target instead of G's."""
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import torch
 
 from expportrait.data.crop import crop
-from expportrait.engines.base import Engine, EngineInput, EngineOutput, Parts
+from expportrait.engines.base import Engine, EngineInput, EngineOutput, Laps, Parts
 from expportrait.engines.conditions import crop_conditions, paste_crops
 from expportrait.errors import UserError
 from expportrait.tracking.io import HeadFit
@@ -57,11 +56,7 @@ class DiT(Engine):
         return crop(expression_warp(inp.image, ref_fit, inp.driven, inp.head), boxes, size)
 
     def __call__(self, inp: EngineInput, cfg) -> EngineOutput:
-        t, times = time.perf_counter(), {}
-
-        def lap(name):
-            nonlocal t
-            times[name], t = round(time.perf_counter() - t, 3), time.perf_counter()
+        lap = times = Laps()
 
         from expportrait.generator.longvideo import generate_crops
         model, vae = self.parts.generator(), self.parts.vae()

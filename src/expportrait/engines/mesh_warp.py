@@ -5,13 +5,12 @@ drives (the transfer model's Delta_f; ``engines.warp_field``), no generator. In 
 its mouth."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
 from expportrait.data.crop import crop
 from expportrait.engines.align import align_to_driver
-from expportrait.engines.base import Engine, EngineInput, EngineOutput
+from expportrait.engines.base import Engine, EngineInput, EngineOutput, Laps
 from expportrait.engines.conditions import crop_conditions
 from expportrait.engines.warp_field import expression_warp
 
@@ -35,11 +34,7 @@ class MeshWarp(Engine):
         return frames
 
     def __call__(self, inp: EngineInput, cfg) -> EngineOutput:
-        t, times = time.perf_counter(), {}
-
-        def lap(name):
-            nonlocal t
-            times[name], t = round(time.perf_counter() - t, 3), time.perf_counter()
+        lap = times = Laps()
 
         stats = {}
         frames = self.warp(inp, cfg, stats)                                       # (F, H, W, 3)

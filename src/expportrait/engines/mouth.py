@@ -6,10 +6,11 @@
   inner mouth (teeth, tongue) carried into the result's
   driven inner-lip contour, as *Bringing Portraits to Life* (Averbuch-Elor et al. 2017) does: a
   piecewise-affine map on the 68-point lips (``lip_map``) takes each result pixel inside the
-  lips to the driver frame, the driver's pixels are matched in exposure and colour to the
-  result's own lips (``match_colour``: a ring of the source's lips, not the driver's), and they
-  are blended with a feathered inner-lip mask, gated on how much wider the driven mouth opens
-  than the source's (``gate``; smoothed over time). ``carry_driver_mouth``.
+  lips to the driver frame, the driver's pixels are matched in exposure and tint to the skin
+  around the result's lips (``match_colour`` on ``_ring``: the source's skin, not the driver's),
+  shaded like a mouth (``cavity``) and blended with a feathered inner-lip mask, gated on how much
+  wider the driven mouth opens than the source's (``gate``; smoothed over time).
+  ``carry_driver_mouth``.
 - ``source`` / ``none``: the warp's own mouth (the source's mouth stretched through the affine
   map of the inner lips, ``engines.warp_field``).
 - ``learned``: the generator's crops (warp_first's own ``synth/`` generator if the checkpoint has
@@ -29,6 +30,7 @@ from expportrait.engines.conditions import crop_conditions
 
 MOUTH_SOURCES = ("auto", "source", "driver", "learned", "none")
 OUTER, INNER = slice(48, 60), slice(60, 68)        # 68-point lips
+LUMA = np.array([0.299, 0.587, 0.114])             # Rec. 601 luminance of RGB
 
 
 def opening(lmk68: np.ndarray) -> np.ndarray:
@@ -95,7 +97,7 @@ def match_colour(patch: np.ndarray, ours: np.ndarray, theirs: np.ndarray,
     the skin's). -> float32 in [0, 255]."""
     if len(ours) < 8 or len(theirs) < 8:
         return patch.astype(np.float32)
-    luma = np.array([0.299, 0.587, 0.114])
+    luma = LUMA
     a, b = np.median(ours, 0), np.median(theirs, 0)
     g = float(np.clip((a @ luma) / max(b @ luma, 1.0), *limits))
     tint = np.clip((a / max(a @ luma, 1.0)) / np.maximum(b / max(b @ luma, 1.0), 1e-3), 0.7, 1.4) ** 0.25
@@ -109,7 +111,7 @@ def cavity(patch: np.ndarray, skin: np.ndarray, dark: float = 0.3) -> np.ndarray
     driver's mouth is washed out)."""
     if len(skin) < 8:
         return patch
-    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    luma = LUMA.astype(np.float32)
     ref = max(float(np.median(skin @ luma)), 1.0)
     t = np.clip((patch @ luma / ref - 0.55) / 0.35, 0.0, 1.0)[..., None]
     return patch * (dark + (1.0 - dark) * t)
@@ -126,7 +128,7 @@ def teeth_share(image: np.ndarray, lmk68: np.ndarray) -> float:
     inside, skin = image[m > 0].astype(np.float64), _ring(image, lmk68)
     if len(inside) < 4 or len(skin) < 8:
         return 0.0
-    luma = np.array([0.299, 0.587, 0.114])
+    luma = LUMA
     return float(np.mean(inside @ luma > 0.75 * np.median(skin @ luma)))
 
 
