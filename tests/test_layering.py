@@ -19,6 +19,7 @@ LAYERS = [
     {"generator"},
     {"engines"},
     {"pipeline", "export", "outputs"},
+    {"live"},
     {"commands"},
     {"cli", "__main__"},
 ]

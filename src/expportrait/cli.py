@@ -25,6 +25,7 @@ COMMANDS = {
     "media": "media",
     "faces": "faces",
     "app": "app",
+    "live": "live",
 }
 
 # command name -> its one-line help (--help's list and the command's description); the one source
@@ -43,6 +44,7 @@ SHORT_HELP = {
     "media": "list or fetch the multi-identity registry media (sample:NAME)",
     "faces": "list the faces in a photo or video frame, numbered for --face-index (writes a picture)",
     "app": "web app (Gradio): upload a source and a driving video, reenact, download",
+    "live": "drive a portrait live from a webcam (or a video read frame by frame): window or recording",
 }
 
 

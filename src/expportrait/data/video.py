@@ -164,34 +164,90 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, audio_from: st
     starting ``audio_offset_s`` seconds into it and cut to the video's duration (kept in sync).
     Audio that does not decode is left out (a warning; what decodes is kept, in place).
     """
-    import av
-
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
         raise UserError(f"cannot write video of shape {frames.shape}")
-    H, W = frames.shape[1:3]
-    ph, pw = H % 2, W % 2
-    if ph or pw:
-        frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
-    rate = Fraction(fps).limit_denominator(1001)
     audio = None
     if audio_from is not None:
+        rate = Fraction(fps).limit_denominator(1001)
         audio = read_audio(audio_from, start=audio_offset_s, duration=len(frames) / float(rate))
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as out:
-            vs = out.add_stream("libx264", rate=rate)
-            vs.width, vs.height = frames.shape[2], frames.shape[1]
-            vs.pix_fmt = "yuv420p"
-            vs.options = {"crf": str(crf), "preset": "medium"}
-            astream = out.add_stream("aac", rate=audio[1], layout=audio[2]) if audio else None
-            for img in frames:
-                for packet in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
-                    out.mux(packet)
-            for packet in vs.encode():
-                out.mux(packet)
-            if audio:
-                _encode_audio(*audio, astream, out)
+    with VideoWriter(path, fps, crf, audio) as out:
+        for img in frames:
+            out.write(img)
     return Path(path)
+
+
+class VideoWriter:
+    """Frames one at a time -> H.264 mp4 (yuv420p; odd sizes padded by one pixel), atomically: the
+    file appears at ``path``, complete, when the writer closes without an error (a ``with`` block
+    that raises, or ``abort()``, leaves nothing there). The first frame fixes the size; ``audio``:
+    ``read_audio``'s (pcm, rate, layout), muxed in at the end."""
+
+    def __init__(self, path: str | Path, fps: float, crf: int = 18, audio=None):
+        self.path, self.crf, self.audio = Path(path), crf, audio
+        self.rate = Fraction(fps).limit_denominator(1001)
+        self._atomic = self._out = self._stream = None
+        self.frames = 0
+
+    def write(self, img: np.ndarray) -> None:
+        """img (H, W, 3) uint8 RGB."""
+        import av
+        img = np.asarray(img)
+        if self._out is None:
+            if img.ndim != 3 or img.shape[-1] != 3:
+                raise UserError(f"cannot write video frames of shape {img.shape}")
+            self._atomic = atomic_path(self.path)
+            tmp = self._atomic.__enter__()
+            self._out = av.open(str(tmp), mode="w", format="mp4")
+            self._stream = vs = self._out.add_stream("libx264", rate=self.rate)
+            vs.width, vs.height = img.shape[1] + img.shape[1] % 2, img.shape[0] + img.shape[0] % 2
+            vs.pix_fmt = "yuv420p"
+            vs.options = {"crf": str(self.crf), "preset": "medium"}
+            if self.audio:   # every stream is added before the first packet
+                self._astream = self._out.add_stream("aac", rate=self.audio[1], layout=self.audio[2])
+        vs = self._stream
+        ph, pw = vs.height - img.shape[0], vs.width - img.shape[1]
+        if ph < 0 or pw < 0 or ph > 1 or pw > 1:
+            raise UserError(f"frame {self.frames} is {img.shape[1]}x{img.shape[0]}, the video {vs.width}x{vs.height}")
+        if ph or pw:
+            img = np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="edge")
+        for packet in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img, np.uint8), format="rgb24")):
+            self._out.mux(packet)
+        self.frames += 1
+
+    def close(self) -> Path | None:
+        """Finish the file -> its path (None: no frame was written, nothing is there)."""
+        if self._out is None:
+            return None
+        try:
+            for packet in self._stream.encode():
+                self._out.mux(packet)
+            if self.audio:
+                _encode_audio(*self.audio, self._astream, self._out)
+            self._out.close()
+        except BaseException as exc:
+            self._out = None
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._out = None
+        self._atomic.__exit__(None, None, None)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop what was written (nothing is left at ``path``)."""
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+            self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def warn(message: str) -> None:

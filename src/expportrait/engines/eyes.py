@@ -29,14 +29,19 @@ def eye_aspect(lmk68: np.ndarray) -> np.ndarray:
 
 
 def keep_fraction(target68: np.ndarray, source68: np.ndarray, driver68: np.ndarray,
-                  driver_valid: np.ndarray, open_quantile: float = 0.9) -> np.ndarray:
+                  driver_valid: np.ndarray, open_quantile: float = 0.9,
+                  open_ear: np.ndarray | None = None) -> np.ndarray:
     """-> (F, 2) in (0, 1]: the share of each eye's current (warped) opening to keep: the source's
-    EAR times the driver's relative opening, over the warped frame's EAR (1: leave it)."""
+    EAR times the driver's relative opening, over the warped frame's EAR (1: leave it). The
+    driver's open-eye EAR (2,) is the clip's ``open_quantile`` unless given (``open_ear``: the
+    live engine's, from the frames seen so far)."""
     drv = eye_aspect(driver68)                                                  # (F, 2)
     ok = np.asarray(driver_valid, bool) & np.isfinite(drv).all(1)
-    if ok.sum() < 2:
-        return np.ones_like(drv)
-    rel = np.clip(drv / np.maximum(np.quantile(drv[ok], open_quantile, axis=0), 1e-6), 0.0, 1.0)
+    if open_ear is None:
+        if ok.sum() < 2:
+            return np.ones_like(drv)
+        open_ear = np.quantile(drv[ok], open_quantile, axis=0)
+    rel = np.clip(drv / np.maximum(open_ear, 1e-6), 0.0, 1.0)
     want = eye_aspect(np.asarray(source68)[None])[0] * rel                       # (F, 2)
     keep = np.clip(want / np.maximum(eye_aspect(target68), 1e-6), 0.0, 1.0)
     keep[~ok] = 1.0
@@ -83,11 +88,12 @@ def lower_lid(frame: np.ndarray, eye: np.ndarray, keep: float, lid_height: float
 
 
 def close_eyes(frames: np.ndarray, target68: np.ndarray, source68: np.ndarray, driver68: np.ndarray,
-               driver_valid: np.ndarray) -> np.ndarray:
+               driver_valid: np.ndarray, open_ear: np.ndarray | None = None) -> np.ndarray:
     """frames (F, H, W, 3) uint8 the warped result, target68 (F, 68, 2) its driven landmarks,
     source68 (68, 2) the source's, driver68 (F, 68, 2) the driver's (image landmarks) with its
-    validity (F,) -> (F, H, W, 3) uint8 with each eye no more open than the driver's asks."""
-    keep = keep_fraction(target68, source68, driver68, driver_valid)            # (F, 2)
+    validity (F,) -> (F, H, W, 3) uint8 with each eye no more open than the driver's asks
+    (``open_ear``: see ``keep_fraction``)."""
+    keep = keep_fraction(target68, source68, driver68, driver_valid, open_ear=open_ear)  # (F, 2)
     out = frames
     for f, e in zip(*np.nonzero(keep < 1.0)):
         if out is frames:

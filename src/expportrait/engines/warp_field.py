@@ -54,57 +54,100 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
     ``plate_mask`` in ``head_box``; ``_composite``); hair and ears follow the head's similarity
     motion. ``stats`` (a dict) gets "min_jacobian" (F,): each frame's smallest Jacobian
     determinant of the backward map (``jacobian``; 1 where nothing moved; the open mouth's own map
-    left out), below 0 where the warp folds."""
-    import cv2
-    H, W = image.shape[:2]
-    src = _screen(head, still, [0])[0, :, :2]                                     # (N, 2) px
-    src_lip = still.landmarks68_2d[0, INNER_LIP].numpy().astype(np.float32)       # (8, 2)
-    src_open = cv2.contourArea(src_lip)                                           # px^2
-    face_px = float(np.ptp(still.landmarks68_2d[0, :17, 0].numpy()))              # face width
-    sigma = max(2.0, 0.12 * face_px)
-    head_up = _head_frame(still.landmarks68_2d[0].numpy())
-    src_rigid = still.landmarks68_2d[0, RIGID].numpy()                            # (31, 2)
-    if person is not None:
-        from expportrait.engines.segment import background_plate, clothes_mask, plate_mask
-        clothes = clothes_mask(image, still.landmarks68_2d[0].numpy())           # (H, W)
-        hx0, hy0, hx1, hy1 = head_box(still, H, W)
-        hole = plate_mask(person, (hx0, hy0, hx1, hy1))                           # (H, W)
-        plate = background_plate(image, hole)                                     # (H, W, 3)
+    left out), below 0 where the warp folds. ``WarpField`` is the same one frame batch at a time
+    (the live engine's)."""
+    field = WarpField(image, still, head, person)
     out = np.repeat(image[None], driven.num_frames, 0)
     dets = np.ones(driven.num_frames)
-    faces = head.faces
     for a in range(0, driven.num_frames, chunk):
-        idx = torch.arange(a, min(driven.num_frames, a + chunk))
-        scr = _screen(head, driven, idx)                                          # (B, N, 3)
-        pts = [scr[..., :2].reshape(-1, 2), src]
-        if person is not None:   # the hair moves with the head: all of it inside the box
-            pts.append(torch.tensor([[hx0, hy0], [hx1, hy1]], dtype=src.dtype))
-        x0, y0, x1, y1 = _roi(torch.cat(pts), 3.5 * sigma, H, W)
-        if x1 <= x0 or y1 <= y0:
-            continue
-        scr = scr - torch.tensor([x0, y0, 0.0], dtype=scr.dtype)                  # ROI pixels
-        frags = rasterize(scr, faces, y1 - y0, x1 - x0)
-        attrs = src[None].expand(len(idx), -1, -1).contiguous()                   # (B, N, 2)
-        back = interpolate(attrs, faces, frags).numpy()                           # (B, h, w, 2)
-        cover = frags.mask.numpy()                                                # (B, h, w)
-        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)                        # image px
-        for j, i in enumerate(idx.tolist()):
-            rigid = None
-            if person is not None:   # hair and ears follow the head's similarity motion
-                B = similarity(driven.landmarks68_2d[i, RIGID].numpy(), src_rigid)
-                rigid = _rigid_displacement(B, gx, gy, head_up)
-            jac = []
-            roi = _warp_roi(image, back[j], cover[j], gx, gy, sigma,
-                            driven.landmarks68_2d[i, INNER_LIP].numpy(), src_lip, src_open,
-                            person, rigid, jac, None if person is None else clothes[y0:y1, x0:x1])
-            dets[i] = jac[0]
-            if person is not None:
-                roi = _composite(roi, image[y0:y1, x0:x1], plate[y0:y1, x0:x1],
-                                 person[y0:y1, x0:x1], hole[y0:y1, x0:x1])
-            out[i, y0:y1, x0:x1] = roi[..., :3]
+        idx = list(range(a, min(driven.num_frames, a + chunk)))
+        for i, (box, roi, det) in zip(idx, field(driven, idx)):
+            x0, y0, x1, y1 = box
+            out[i, y0:y1, x0:x1] = roi
+            dets[i] = det
     if stats is not None:
         stats["min_jacobian"] = dets
     return out
+
+
+class WarpField:
+    """``expression_warp`` in two halves: what depends only on the photo and its still head
+    (made once: its screen vertices, lips, face size, person mask, clothes and background plate)
+    and ``field(driven, idx)``: frames ``idx`` of a driven head -> for each, ((x0, y0, x1, y1) the
+    box it changed, (y1 - y0, x1 - x0, 3) uint8 the new pixels there, its least Jacobian
+    determinant). ``scale`` < 1 rasterises the mesh at that fraction of the photo's resolution
+    (the field is smooth; the pixels are still resampled at full resolution)."""
+
+    @torch.no_grad()
+    def __init__(self, image: np.ndarray, still: HeadFit, head, person: np.ndarray | None = None,
+                 scale: float = 1.0):
+        import cv2
+        self.image, self.head, self.person, self.scale = image, head, person, float(scale)
+        H, W = self.size = image.shape[:2]
+        self.src = _screen(head, still, [0])[0, :, :2]                            # (N, 2) px
+        self.src_lip = still.landmarks68_2d[0, INNER_LIP].numpy().astype(np.float32)  # (8, 2)
+        self.src_open = cv2.contourArea(self.src_lip)                             # px^2
+        face_px = float(np.ptp(still.landmarks68_2d[0, :17, 0].numpy()))         # face width
+        self.sigma = max(2.0, 0.12 * face_px)
+        self.head_up = _head_frame(still.landmarks68_2d[0].numpy())
+        self.src_rigid = still.landmarks68_2d[0, RIGID].numpy()                   # (31, 2)
+        if person is not None:
+            from expportrait.engines.segment import background_plate, clothes_mask, plate_mask
+            self.clothes = clothes_mask(image, still.landmarks68_2d[0].numpy())  # (H, W)
+            self.hbox = head_box(still, H, W)
+            self.hole = plate_mask(person, self.hbox)                             # (H, W)
+            self.plate = background_plate(image, self.hole)                      # (H, W, 3)
+
+    @torch.no_grad()
+    def __call__(self, driven: HeadFit, idx) -> list[tuple[tuple[int, int, int, int], np.ndarray, float]]:
+        H, W = self.size
+        image, person, sigma, src = self.image, self.person, self.sigma, self.src
+        idx = torch.as_tensor(idx)
+        scr = _screen(self.head, driven, idx)                                     # (B, N, 3)
+        pts = [scr[..., :2].reshape(-1, 2), src]
+        if person is not None:   # the hair moves with the head: all of it inside the box
+            hx0, hy0, hx1, hy1 = self.hbox
+            pts.append(torch.tensor([[hx0, hy0], [hx1, hy1]], dtype=src.dtype))
+        x0, y0, x1, y1 = _roi(torch.cat(pts), 3.5 * sigma, H, W)
+        if x1 <= x0 or y1 <= y0:
+            return [((0, 0, 0, 0), image[:0, :0], 1.0) for _ in idx]
+        scr = scr - torch.tensor([x0, y0, 0.0], dtype=scr.dtype)                  # ROI pixels
+        back, cover = self._raster(scr, y1 - y0, x1 - x0)
+        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)                        # image px
+        out = []
+        for j, i in enumerate(idx.tolist()):
+            rigid = None
+            if person is not None:   # hair and ears follow the head's similarity motion
+                B = similarity(driven.landmarks68_2d[i, RIGID].numpy(), self.src_rigid)
+                rigid = _rigid_displacement(B, gx, gy, self.head_up)
+            jac = []
+            roi = _warp_roi(image, back[j], cover[j], gx, gy, sigma,
+                            driven.landmarks68_2d[i, INNER_LIP].numpy(), self.src_lip, self.src_open,
+                            person, rigid, jac, None if person is None else self.clothes[y0:y1, x0:x1])
+            if person is not None:
+                roi = _composite(roi, image[y0:y1, x0:x1], self.plate[y0:y1, x0:x1],
+                                 person[y0:y1, x0:x1], self.hole[y0:y1, x0:x1])
+            out.append(((x0, y0, x1, y1), roi[..., :3], jac[0]))
+        return out
+
+    def _raster(self, scr: torch.Tensor, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """scr (B, N, 3) ROI screen vertices -> (back (B, h, w, 2) the photo pixel each covered
+        pixel shows, cover (B, h, w) bool), rasterised at ``scale`` and resized back."""
+        import cv2
+        B, s = len(scr), self.scale
+        attrs = self.src[None].expand(B, -1, -1).contiguous()                    # (B, N, 2)
+        if s >= 1.0:
+            frags = rasterize(scr, self.head.faces, h, w)
+            return interpolate(attrs, self.head.faces, frags).numpy(), frags.mask.numpy()
+        hs, ws = max(1, round(h * s)), max(1, round(w * s))
+        small = scr * torch.tensor([ws / w, hs / h, 1.0], dtype=scr.dtype)
+        frags = rasterize(small, self.head.faces, hs, ws)
+        back = interpolate(attrs, self.head.faces, frags).numpy()
+        cover = frags.mask.numpy().astype(np.float32)
+        cov = np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_LINEAR) for c in cover])
+        back = np.stack([cv2.resize(b * c[..., None], (w, h), interpolation=cv2.INTER_LINEAR)
+                         for b, c in zip(back, cover)]) / np.maximum(cov, 1e-6)[..., None]
+        return back.astype(np.float32), cov > 0.5        # (normalised: no pull towards 0 at the rim)
 
 
 def unfold(mapx: np.ndarray, mapy: np.ndarray, gx: np.ndarray, gy: np.ndarray, where: np.ndarray,

@@ -1,0 +1,74 @@
+"""``warp_first`` one frame at a time, causally: the live engine (``expportrait live``).
+
+The source is prepared once (its person mask, clothes, background plate, still head:
+``engines.warp_field.WarpField``); each driven frame is then warped, its open mouth filled from
+the driver's frame (``engines.mouth``) and its eyes closed with the driver's blinks
+(``engines.eyes``), with causal stand-ins for the offline engine's whole-clip steps:
+
+- the mouth's gate (offline: Gaussian over +-1 frame) is an exponential moving average;
+- the driver's open-eye EAR (offline: the clip's 90th percentile) is that of the frames seen so
+  far (the last ``EAR_MEMORY`` valid ones).
+
+Same pictures as ``WarpFirst`` otherwise: the same field, mouth and lids on the same inputs.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from expportrait.engines import eyes, mouth
+from expportrait.engines.warp_field import WarpField
+from expportrait.tracking.io import HeadFit
+
+EAR_MEMORY = 250          # driver frames whose eye-aspect ratios give its open-eye EAR
+
+
+class WarpFirstStream:
+    """``stream(driven, driver_frame, driver68) -> (frame (H, W, 3) uint8, least Jacobian
+    determinant)``. ``cfg``: the pipeline's config (``still_background``, ``mouth_source``,
+    ``regions``); ``scale``: the mesh rasterised at that fraction of the source's resolution."""
+
+    def __init__(self, head, image: np.ndarray, ref_fit: HeadFit, cfg, scale: float = 1.0,
+                 gate_memory: float = 0.5):
+        person = None
+        if cfg.still_background:
+            from expportrait.engines.segment import person_mask
+            person = person_mask(image)
+        self.image, self.ref_fit, self.cfg = image, ref_fit, cfg
+        self.field = WarpField(image, ref_fit, head, person, scale)
+        self.own = ref_fit.landmarks68_2d[0].numpy()                              # (68, 2)
+        self.factor = 1.6 if cfg.mouth_source == "auto" and mouth.shows_teeth(image, self.own) else 1.0
+        self.gate_memory, self.weight = gate_memory, 0.0
+        self.ears = deque(maxlen=EAR_MEMORY)
+
+    def drive(self, driven: HeadFit) -> HeadFit:
+        """The driven head with the reference's own Delta_f (``WarpFirst.drive``)."""
+        driven.dynamic_offset = self.ref_fit.dynamic_offset[0][None].expand_as(driven.dynamic_offset).clone()
+        return driven
+
+    def __call__(self, driven: HeadFit, driver: np.ndarray | None = None,
+                 driver68: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """driven (1 frame, the source's image space), the driver's frame (H', W', 3) uint8 and
+        its 68 landmarks (68, 2) (None or NaN: no face) -> the result frame and its warp's least
+        Jacobian determinant."""
+        (x0, y0, x1, y1), roi, det = self.field(driven, [0])[0]
+        out = self.image.copy()
+        out[y0:y1, x0:x1] = roi
+        seen = driver is not None and driver68 is not None and np.isfinite(driver68).all()
+        if not seen:
+            return out, det
+        target = driven.landmarks68_2d.numpy()                                    # (1, 68, 2)
+        d68 = np.asarray(driver68, np.float64)[None]
+        if self.cfg.mouth_source in ("auto", "driver"):
+            w = float(mouth.gate(target, self.own, sigma=0.0, factor=self.factor)[0])
+            self.weight = self.gate_memory * self.weight + (1 - self.gate_memory) * w
+            if self.weight > 1e-3:
+                out = mouth.carry_driver_mouth(out[None], target, driver[None], d68,
+                                               np.array([self.weight]))[0]
+        if "eyes" in self.cfg.regions:
+            self.ears.append(eyes.eye_aspect(d68)[0])
+            if len(self.ears) >= 2:
+                open_ear = np.quantile(np.array(self.ears), 0.9, axis=0)
+                out = eyes.close_eyes(out[None], target, self.own, d68, np.ones(1, bool), open_ear)[0]
+        return out, det
