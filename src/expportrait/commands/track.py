@@ -6,6 +6,8 @@ from pathlib import Path
 
 
 def add_arguments(p) -> None:
+    from expportrait.detection.faces import DETECTORS
+
     p.add_argument("input", help="video or image file, or sample:carphone / sample:astronaut")
     p.add_argument("--out", required=True, help="output folder (fit.safetensors, overlay.mp4, report.json)")
     p.add_argument("--head", default=None, help="bfm (embedded default) | flame | smplx")
@@ -20,8 +22,9 @@ def add_arguments(p) -> None:
     p.add_argument("--iters", type=int, default=None, help="personalized-stage iterations")
     p.add_argument("--face-index", type=int, default=None,
                    help="which face when there are several (0 = largest; `expportrait faces` numbers them)")
-    p.add_argument("--face-detector", default=None, choices=("mediapipe", "dlib", "both"),
-                   help="finds the faces before FaceMesh (default: MediaPipe full-range)")
+    p.add_argument("--face-detector", default=None, choices=DETECTORS,
+                   help="finds the faces before FaceMesh: auto (default: MediaPipe's short and full "
+                        "range, near and far faces; dlib when they find none) | mediapipe | dlib | both")
     p.add_argument("--device", default="auto", help="auto (cuda when available, else cpu) | cpu | cuda")
     p.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4")
 

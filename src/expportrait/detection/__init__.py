@@ -1,7 +1,8 @@
 """Face finding: detect every face in a frame, choose and follow one, mesh it. Low in the layering
 (imports only errors/paths/config/checkpoint/data), so tracking, metrics and commands can share it.
 
-- ``faces``: the detection front-end (MediaPipe full-range and/or dlib boxes, ``find_faces``,
+- ``faces``: the detection front-end (MediaPipe's short and full range, dlib as the fallback: near
+  and far faces by default; ``find_faces``,
   ``follow_face``, ``--face-index`` numbering).
 - ``landmarks``: MediaPipe FaceMesh's 478 landmarks over a video (``detect_video``, ``LandmarkTrack``).
 - ``dlib_face``: dlib's HOG detector, 68 landmarks and 128-d descriptor (the evaluation's

@@ -1,18 +1,28 @@
 """Face detection front-end: find every face in a frame, choose one, follow it, mesh it on a crop.
 
-MediaPipe FaceMesh's own detector is short-range (a face must fill much of the frame), so it
-misses the small and off-centre faces of group photos. Here faces are found first by
+MediaPipe has two face detectors (``mp.solutions.face_detection``, both in the wheel), each
+made for what the other misses: the full-range one (``model_selection=1``) for faces far from the
+camera (it misses close-ups: a face box filling 80 % of a 512-px frame, 7 of the 12 ~250-px
+``*_crop`` portraits of the registry media), the short-range one (``model_selection=0``, also
+FaceMesh's own) for faces near it (it misses the small faces of group photos, and its boxes
+round them are loose). Here faces are found first by
 
-* MediaPipe's full-range detector (``face_detection_full_range_sparse.tflite``, in the wheel;
-  ``mp.solutions.face_detection`` with ``model_selection=1``) on the whole frame and, for frames
-  larger than ``TILE`` px, on overlapping ``TILE``-px tiles (its 192x192 input misses faces under
-  ~4 % of the side it sees; a tile keeps a 30 px face above that), or
-* dlib's HOG detector (``detection.dlib_face``; one pyramid upsampling below 2000 px), or both,
+* MediaPipe, both ranges: the full-range detector on the whole frame and, for frames larger than
+  ``TILE`` px, on overlapping ``TILE``-px tiles (its 192x192 input misses faces under ~4 % of the
+  side it sees; a tile keeps a 30 px face above that), and the short-range one on the whole
+  frame (cheap: 128x128), or
+* dlib's HOG detector (``detection.dlib_face``; one pyramid upsampling below 2000 px),
 
-merged by non-maximum suppression. Each candidate is then meshed: a square crop of side
-``MARGIN`` x the box's longer side, centred on the box, resampled to ``CROP_MIN``..``CROP_MAX``
-px (small faces upscaled), goes through FaceMesh, and the landmarks are mapped back into the
-frame. A candidate without a mesh is not a face (dlib's HOG fires on badges and prints).
+merged by non-maximum suppression (the full-range and dlib boxes; the short-range ones join
+after meshing, below). ``DETECTORS``: "auto" (the default) is MediaPipe, then dlib when none of
+MediaPipe's candidates gets a mesh; "mediapipe" and "dlib" are one of them alone; "both" is both
+always.
+
+Each candidate, highest score first, is then meshed: a square crop of side ``MARGIN`` x the
+box's longer side, centred on the box, resampled to ``CROP_MIN``..``CROP_MAX`` px (small faces
+upscaled), goes through FaceMesh, and the landmarks are mapped back into the frame. A candidate
+without a mesh is not a face (dlib's HOG fires on badges and prints); one overlapping the mesh of
+a face already found is that face (one face's boxes from the two ranges overlap by IoU 0.7-0.9).
 
 Faces are numbered by box area, largest first (``--face-index K``; ``expportrait faces`` shows
 the numbers). In a video the chosen face is followed frame to frame: its crop comes from the
@@ -35,7 +45,8 @@ import numpy as np
 from expportrait.errors import UserError
 
 Box = tuple[float, float, float, float]
-DETECTORS = ("mediapipe", "dlib", "both")
+DETECTORS = ("auto", "mediapipe", "dlib", "both")
+DEFAULT_DETECTOR = "auto"
 TILE = 640            # tile side (px) of the full-range detector's second pass
 MARGIN = 2.0          # crop side / face box side
 CROP_MIN, CROP_MAX = 256, 512   # crop resolution (px) FaceMesh sees
@@ -75,11 +86,16 @@ def _covered(a: Box, b: Box) -> float:
     return ix * iy / small if small > 0 else 0.0
 
 
+def overlaps(a: Box, b: Box, thresh: float = 0.3) -> bool:
+    """One face's two boxes: IoU >= ``thresh``, or the smaller mostly (60 %) inside the other."""
+    return iou(a, b) >= thresh or _covered(a, b) >= 0.6
+
+
 def merge(faces: list[Face], thresh: float = 0.3) -> list[Face]:
     """Non-maximum suppression (highest score kept; a box mostly inside a kept one is dropped)."""
     keep: list[Face] = []
     for f in sorted(faces, key=lambda f: -f.score):
-        if all(iou(f.box, k.box) < thresh and _covered(f.box, k.box) < 0.6 for k in keep):
+        if not any(overlaps(f.box, k.box, thresh) for k in keep):
             keep.append(f)
     return keep
 
@@ -112,30 +128,38 @@ def _mediapipe():
 
 
 class FaceDetector:
-    """``detector(image) -> [Face]`` (unordered, not yet meshed). ``kind`` one of ``DETECTORS``."""
+    """``detector(image) -> [Face]`` (candidates, not yet meshed); ``detector.fallback(image)``
+    the candidates to try when none of those gets a mesh. ``kind`` one of ``DETECTORS``."""
 
-    def __init__(self, kind: str = "mediapipe", min_confidence: float = 0.5):
+    SHORT, FULL = 0, 1    # MediaPipe's model_selection: short range (close), full range (far)
+
+    def __init__(self, kind: str = DEFAULT_DETECTOR, min_confidence: float = 0.5):
         if kind not in DETECTORS:
             raise UserError(f"face detector must be one of {', '.join(DETECTORS)}, got {kind!r}")
         self.kind, self.min_confidence = kind, min_confidence
-        self._mp = self._dlib = None
+        self._mp: dict[int, object] = {}    # model_selection -> FaceDetection
+        self._dlib: dict[int | None, object] = {}   # upsample -> DlibFace
 
-    def _mp_boxes(self, image: np.ndarray) -> list[Face]:
-        if self._mp is None:
+    def _mp_model(self, selection: int):
+        if selection not in self._mp:
             with _quiet():
-                self._mp = _mediapipe().solutions.face_detection.FaceDetection(
-                    model_selection=1, min_detection_confidence=self.min_confidence)
+                self._mp[selection] = _mediapipe().solutions.face_detection.FaceDetection(
+                    model_selection=selection, min_detection_confidence=self.min_confidence)
+        return self._mp[selection]
+
+    def _mp_boxes(self, image: np.ndarray, selection: int) -> list[Face]:
+        """Short range: the whole frame; full range: the whole frame and the tiles."""
         H, W = image.shape[:2]
         regions = [(0, 0, W, H)]
-        if max(H, W) > TILE:                       # overlapping tiles, stride TILE / 2
-            xs = _starts(W, TILE)
-            ys = _starts(H, TILE)
-            regions += [(x, y, min(W, x + TILE), min(H, y + TILE)) for y in ys for x in xs]
+        if selection == self.FULL and max(H, W) > TILE:   # overlapping tiles, stride TILE / 2
+            regions += [(x, y, min(W, x + TILE), min(H, y + TILE))
+                        for y in _starts(H, TILE) for x in _starts(W, TILE)]
+        model = self._mp_model(selection)
         out = []
         for x0, y0, x1, y1 in regions:
             whole = (x0, y0, x1, y1) == (0, 0, W, H)
             with _quiet():
-                res = self._mp.process(np.ascontiguousarray(image[y0:y1, x0:x1]))
+                res = model.process(np.ascontiguousarray(image[y0:y1, x0:x1]))
             w, h = x1 - x0, y1 - y0
             for d in res.detections or []:
                 b = d.location_data.relative_bounding_box
@@ -148,25 +172,39 @@ class FaceDetector:
                     out.append(Face(_clip(box, W, H), float(d.score[0]), "mediapipe"))
         return out
 
-    def _dlib_boxes(self, image: np.ndarray) -> list[Face]:
-        if self._dlib is None:
+    def _dlib_boxes(self, image: np.ndarray, upsample: int | None) -> list[Face]:
+        """dlib's HOG boxes; ``upsample`` pyramid steps (None: 1 below 360 px, ``DlibFace``'s)."""
+        if upsample not in self._dlib:
             from expportrait.detection.dlib_face import DlibFace
-            self._dlib = DlibFace(upsample=1 if max(image.shape[:2]) < 2000 else 0)
-        return [Face(tuple(float(v) for v in b), 1.0, "dlib") for b in self._dlib.detect(image)]
+            self._dlib[upsample] = DlibFace(upsample=upsample)
+        return [Face(tuple(float(v) for v in b), 1.0, "dlib") for b in self._dlib[upsample].detect(image)]
 
     def __call__(self, image: np.ndarray) -> list[Face]:
-        faces = []
-        if self.kind in ("mediapipe", "both"):
-            faces += self._mp_boxes(image)
+        """-> the full-range (and dlib) boxes merged, and the short-range boxes, highest score
+        first: one face may have a box of each range (``find_faces`` meshes the first only)."""
+        mp = self.kind in ("auto", "mediapipe", "both")
+        faces = self._mp_boxes(image, self.FULL) if mp else []
         if self.kind in ("dlib", "both"):
-            faces += self._dlib_boxes(image)
-        return merge(faces)
+            faces += self._dlib_boxes(image, 1 if max(image.shape[:2]) < 2000 else 0)
+        faces = merge(faces) + (self._mp_boxes(image, self.SHORT) if mp else [])
+        return sorted(faces, key=lambda f: -f.score)
+
+    def fallback(self, image: np.ndarray) -> list[Face]:
+        """"auto": dlib's candidates (none when dlib is not installed), without upsampling above
+        360 px (what MediaPipe misses is not small; 4x cheaper: 20 ms at 640x427, a frame
+        without a face pays it); other kinds: none."""
+        if self.kind != "auto":
+            return []
+        try:
+            return merge(self._dlib_boxes(image, None))
+        except UserError:      # dlib missing: MediaPipe alone
+            return []
 
     def close(self) -> None:
-        if self._mp is not None:
-            with _quiet():
-                self._mp.close()
-            self._mp = None
+        with _quiet():
+            for model in self._mp.values():
+                model.close()
+        self._mp = {}
 
 
 def _starts(n: int, tile: int) -> list[int]:
@@ -240,25 +278,40 @@ class CropMesh:
 
 
 # ---------------------------------------------------------------------------------- faces
-def find_faces(image: np.ndarray, detector: str | FaceDetector = "mediapipe",
+def find_faces(image: np.ndarray, detector: str | FaceDetector = DEFAULT_DETECTOR,
                mesh: CropMesh | None = None) -> list[Face]:
     """image (H, W, 3) uint8 -> the faces in it, largest first, each with its ``points``
-    (candidates FaceMesh finds no face in are dropped)."""
+    (candidates FaceMesh finds no face in are dropped; when none is left, the detector's
+    ``fallback`` candidates are meshed instead)."""
     det = detector if isinstance(detector, FaceDetector) else FaceDetector(detector)
     own = mesh is None
     mesh = mesh or CropMesh(static=True)
     try:
-        faces = []
-        for f in det(image):
-            f.points = mesh(image, f.box)
-            if f.points is not None:
-                faces.append(f)
+        faces = _meshed(image, det(image), mesh)
+        if not faces:
+            faces = _meshed(image, det.fallback(image), mesh)
     finally:
         if own:
             mesh.close()
         if det is not detector:
             det.close()
     return order(faces)
+
+
+def _meshed(image: np.ndarray, candidates: list[Face], mesh: CropMesh) -> list[Face]:
+    """Non-maximum suppression by meshes: the candidates (in order) FaceMesh finds a face in,
+    with their ``points``, skipping any that overlaps (``overlaps``) a kept face's mesh box. A
+    candidate without a mesh suppresses nothing (a full-range box on half of a close-up face),
+    and a loose box (the short range's round a small face) only the face it meshes."""
+    faces: list[Face] = []
+    for f in candidates:
+        if any(overlaps(f.box, mesh_box(k.points)) for k in faces):
+            continue
+        f.points = mesh(image, f.box)
+        if f.points is not None and not any(overlaps(mesh_box(f.points), mesh_box(k.points))
+                                            for k in faces):
+            faces.append(f)
+    return faces
 
 
 def choose(faces: list[Face], index: int, where: str = "") -> Face:
@@ -272,7 +325,7 @@ def choose(faces: list[Face], index: int, where: str = "") -> Face:
     return faces[index]
 
 
-def follow_face(frames: np.ndarray, face_index: int = 0, detector: str = "mediapipe",
+def follow_face(frames: np.ndarray, face_index: int = 0, detector: str = DEFAULT_DETECTOR,
                 progress: bool = False) -> tuple[np.ndarray, np.ndarray, dict]:
     """frames (F, H, W, 3) uint8 -> (points (F, 478, 3) float32, valid (F,) bool, info).
 
@@ -317,7 +370,7 @@ def follow_face(frames: np.ndarray, face_index: int = 0, detector: str = "mediap
             lost = 0
             pts[i], valid[i] = p, True
             new = mesh_box(p)
-            if crop is None or _moved(crop, new):
+            if crop is None or crop_moved(crop, new):
                 crop = crop_transform(new)
             box = new
     finally:
@@ -330,7 +383,7 @@ def follow_face(frames: np.ndarray, face_index: int = 0, detector: str = "mediap
     return pts, valid, info
 
 
-def _moved(t, box: Box) -> bool:
+def crop_moved(t, box: Box) -> bool:
     """Is the face no longer well inside the still crop ``t`` (centre off by > 10 % of the crop,
     or size off by > 15 %)?"""
     s, x0, y0, S = t

@@ -1,8 +1,8 @@
 """2D face landmarks from MediaPipe FaceMesh (478 points with irises; weights ship in the wheel).
 
-Faces are found first (``detection.faces``: MediaPipe's full-range detector and/or dlib, so small
-and off-centre faces count), one is chosen (``face_index``, 0 = largest) and FaceMesh runs on a
-crop around it. Per-frame failures are flagged in ``valid`` and filled by linear interpolation in
+Faces are found first (``detection.faces``: MediaPipe's short- and full-range detectors, dlib
+as the fallback, so close-ups, small and off-centre faces all count), one is chosen
+(``face_index``, 0 = largest) and FaceMesh runs on a crop around it. Per-frame failures are flagged in ``valid`` and filled by linear interpolation in
 time (held at the ends), never fatal; a clip with no face in any frame is a ``UserError``.
 """
 from __future__ import annotations
@@ -70,7 +70,7 @@ def quiet_stderr():
 
 
 def detect_video(frames: np.ndarray, face_index: int = 0, progress: bool = False,
-                 detector: str = "mediapipe") -> LandmarkTrack:
+                 detector: str | None = None) -> LandmarkTrack:
     """frames (F, H, W, 3) uint8 -> LandmarkTrack of face ``face_index`` (0 = largest) with lost
     frames interpolated. Faces are found by ``detector`` (``detection.faces.DETECTORS``),
     FaceMesh runs on a crop around the chosen one, which is followed through the video
@@ -81,7 +81,9 @@ def detect_video(frames: np.ndarray, face_index: int = 0, progress: bool = False
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
         raise UserError(f"expected frames (F, H, W, 3), got shape {frames.shape}")
     F, H, W = frames.shape[:3]
-    pts, valid, _ = follow_face(frames, face_index=face_index, detector=detector, progress=progress)
+    from expportrait.detection.faces import DEFAULT_DETECTOR
+    pts, valid, _ = follow_face(frames, face_index=face_index, detector=detector or DEFAULT_DETECTOR,
+                                progress=progress)
     return LandmarkTrack(points=interpolate_missing(pts, valid), valid=valid, size=(H, W))
 
 

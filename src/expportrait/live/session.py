@@ -98,19 +98,52 @@ class LiveSession:
         self.tracker.close()
 
     def __call__(self, frame: np.ndarray, dt: float | None = None) -> np.ndarray:
+        frame = np.ascontiguousarray(frame)
+        return self.render(frame, self.track(frame, dt))
+
+    def track(self, frame: np.ndarray, dt: float | None = None) -> tuple:
+        """The first half of a frame (the driver's tracking and the transfer; ``render`` is the
+        second) -> (the DriverFrame, the driven head (None before the driver shows a face),
+        {"track": s, "transfer": s})."""
         from expportrait.transfer.retarget import retarget
         t0 = time.perf_counter()
-        frame = np.ascontiguousarray(frame)
         d = self.tracker(frame, dt or 1 / 25)
         t1 = time.perf_counter()
         if d.params is None:                                       # no face yet
-            self.timings = {"track": t1 - t0}
-            return self.image.copy()
+            return d, None, {"track": t1 - t0}
         drv = self.tracker.fit([self.tracker.reference, d], frame.shape[:2])
         driven = retarget(self.source_fit, drv, self.head, None, self.retarget_cfg).frames([1])
-        driven = self.engine.drive(driven)
-        t2 = time.perf_counter()
-        out, self.min_jacobian = self.engine(driven, frame if d.valid else None, d.ibug68 if d.valid else None)
-        t3 = time.perf_counter()
-        self.timings = {"track": t1 - t0, "transfer": t2 - t1, "engine": t3 - t2}
+        return d, self.engine.drive(driven), {"track": t1 - t0, "transfer": time.perf_counter() - t1}
+
+    def render(self, frame: np.ndarray, tracked: tuple) -> np.ndarray:
+        """``track``'s output for ``frame`` -> the result frame (H, W, 3) uint8."""
+        d, driven, times = tracked
+        t = time.perf_counter()
+        if driven is None:
+            out = self.image.copy()
+        else:
+            out, self.min_jacobian = self.engine(driven, frame if d.valid else None, d.ibug68 if d.valid else None)
+        self.timings = {**times, "engine": time.perf_counter() - t}
         return out
+
+    def stream(self, frames, dt: float | None = None, with_frames: bool = False):
+        """frames (an iterable of (H', W', 3) uint8) -> their results, in order, pipelined: the
+        next frame is tracked (MediaPipe, the solve: one core) while this one is rendered (the
+        warp: the other), so the throughput is set by the slower half, not their sum; each
+        result still comes one frame later than ``__call__``'s at most. ``with_frames``: yield
+        (driver frame, result) pairs."""
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(1, thread_name_prefix="live-track") as pool:
+            pending = None
+            for frame in frames:
+                frame = np.ascontiguousarray(frame)
+                job = pool.submit(self.track, frame, dt)
+                if pending is not None:
+                    yield self._out(pending, with_frames)
+                pending = (frame, job.result())
+            if pending is not None:
+                yield self._out(pending, with_frames)
+
+    def _out(self, pending, with_frames: bool):
+        out = self.render(*pending)
+        return (pending[0], out) if with_frames else out

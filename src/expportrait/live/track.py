@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from expportrait.detection.faces import CropMesh, FaceDetector, choose, crop_transform, find_faces, iou, mesh_box
+from expportrait.detection.faces import (CropMesh, FaceDetector, choose, crop_moved, crop_transform, find_faces,
+                                         iou, mesh_box)
 from expportrait.detection.landmarks import MP_TO_IBUG68, LandmarkTrack
 from expportrait.head.geometry import head_to_camera
 from expportrait.render.camera import project
@@ -152,19 +153,22 @@ class FrameTracker:
                  base: BaseStageConfig = BaseStageConfig(), min_cutoff: float = 1.5, beta: float = 0.3):
         self.head, self.face_index, self.fov_deg, self.base = head, face_index, fov_deg, base
         self.detector = FaceDetector(detector) if detector else FaceDetector()
+        self.refind = FaceDetector("mediapipe")     # a lost face: no dlib fallback on every frame
         self.still, self.mesh = CropMesh(static=True), CropMesh(static=False)
         self.filter = OneEuro(min_cutoff, beta)
         self.box = self.crop = None
         self.solver = self.reference = self.last = None
         self.shape = self.camera = None
+        self._reset = False
 
     def reset(self) -> None:
-        """Calibrate again (shape, reference pose) on the next frame with a face."""
-        self.solver = self.reference = self.last = None
-        self.filter.reset()
+        """Calibrate again (shape, reference pose) on the next frame with a face (safe to call
+        from another thread than the one tracking: it takes effect at the next frame)."""
+        self._reset = True
 
     def close(self) -> None:
         self.detector.close()
+        self.refind.close()
         self.still.close()
         self.mesh.close()
 
@@ -180,12 +184,12 @@ class FrameTracker:
             if self.crop is not None:
                 p = self.mesh(frame, self.box, self.crop)
             if p is None:                                   # lost: the face nearest to where it was
-                faces = find_faces(frame, self.detector, self.still)
+                faces = find_faces(frame, self.refind, self.still)
                 near = [f for f in faces if iou(f.box, self.box) > 0.2]
                 p = max(near, key=lambda f: iou(f.box, self.box)).points if near else None
         if p is not None:
             box = mesh_box(p)
-            if self.crop is None or _moved(self.crop, box):
+            if self.crop is None or crop_moved(self.crop, box):
                 self.crop = crop_transform(box)
             self.box = box
         return p
@@ -204,6 +208,10 @@ class FrameTracker:
     def __call__(self, frame: np.ndarray, dt: float = 1 / 25) -> DriverFrame:
         """frame (H, W, 3) uint8 RGB, dt seconds since the previous one -> DriverFrame (the last
         solution held, ``valid`` False, when the face is lost)."""
+        if self._reset:
+            self.solver = self.reference = self.last = None
+            self.filter.reset()
+            self._reset = False
         points = self._points(frame)
         if points is None:
             return DriverFrame(None, None if self.last is None else self.last.params, False)
@@ -233,15 +241,4 @@ class FrameTracker:
                        valid=torch.tensor([f.valid for f in frames]),
                        landmarks68_2d=torch.zeros(F, 68, 2),
                        meta={"head": self.head.name, "image_size": list(size), "n_exp": self.head.n_exp})
-
-
-def _moved(t, box) -> bool:
-    """Is the face no longer well inside the still crop ``t`` (``detection.faces`` keeps the
-    crop while the centre is within 10 % and the size within 15 %)?"""
-    s, x0, y0, S = t
-    side = S / s
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    want = 2.0 * max(box[2] - box[0], box[3] - box[1])
-    return (abs(cx - (x0 + side / 2)) > 0.1 * side or abs(cy - (y0 + side / 2)) > 0.1 * side
-            or not 0.87 < want / side < 1.15)
 

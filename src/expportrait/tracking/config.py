@@ -52,7 +52,7 @@ class TrackConfig:
     density: str = "medium"         # dense mesh V^s level
     fov_deg: float = 30.0           # assumed vertical field of view of the input camera
     face_index: int = 0             # which face when several (0 = largest)
-    face_detector: str = "mediapipe"  # finds faces before FaceMesh: mediapipe (full-range) | dlib | both
+    face_detector: str = "auto"     # finds faces before FaceMesh: auto | mediapipe | dlib | both (detection.faces)
     device: str = "auto"            # "auto" -> cuda when available
     base: BaseStageConfig = field(default_factory=BaseStageConfig)
     personalized: PersonalizedStageConfig = field(default_factory=PersonalizedStageConfig)

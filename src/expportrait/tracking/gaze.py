@@ -125,7 +125,7 @@ def track_with_gaze(frames: np.ndarray, fps: float, cfg, head, what: str | None 
     try:
         lmk = landmarks if landmarks is not None else detect_video(
             frames, face_index=cfg.face_index, progress=progress,
-            detector=getattr(cfg, "face_detector", "mediapipe"))
+            detector=getattr(cfg, "face_detector", None))
     except UserError as exc:
         if what is None:
             raise
