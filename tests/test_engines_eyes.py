@@ -38,3 +38,32 @@ def test_a_closed_lid_covers_the_eye_with_skin_and_leaves_the_rest():
     far[20:80, 25:80] = False
     assert np.array_equal(shut[far], img[far])                                 # the other eye too
     assert np.array_equal(lower_lid(img, eye, keep=1.0), img)
+
+
+def test_a_shut_eye_opens_with_the_drivers_iris_and_the_rest_stays():
+    from expportrait.engines.eyes import open_eyes
+    H, W = 120, 160
+    skin = np.array([200, 160, 140], np.uint8)
+    img = np.tile(skin, (H, W, 1))
+    shut = _eye_landmarks(h=2.0)                                               # EAR 0.05
+    for e in EYES:
+        cv2.polylines(img, [np.round(shut[list(e)]).astype(np.int32)], True, (150, 110, 100), 1)  # lash line
+    drv = np.tile(skin, (H, W, 1))
+    open_ = _eye_landmarks(h=12.0)
+    for e in EYES:
+        eye = open_[list(e)]
+        cv2.fillPoly(drv, [np.round(eye).astype(np.int32)], (245, 245, 245))
+        cv2.circle(drv, tuple(np.round(eye[[0, 3]].mean(0)).astype(int)), 5, (30, 40, 120), -1)  # blue iris
+    out = open_eyes(img[None], shut[None], shut, shut, drv[None], open_[None], np.ones(1, bool))[0]
+    for e in EYES:
+        c = np.round(shut[list(e)][[0, 3]].mean(0)).astype(int)
+        patch = out[c[1] - 4:c[1] + 1, c[0] - 3:c[0] + 4].reshape(-1, 3).astype(int)
+        assert (patch[:, 2] - patch[:, 0]).max() > 30                          # the iris shows
+    far = np.ones((H, W), bool)
+    far[25:75, 25:135] = False
+    assert np.array_equal(out[far], img[far])
+    # an open source, or a driver no wider than the source: nothing to do
+    same = open_eyes(img[None], open_[None], open_, open_, drv[None], open_[None], np.ones(1, bool))
+    assert np.array_equal(same[0], img)
+    closed_drv = open_eyes(img[None], shut[None], shut, shut, drv[None], shut[None], np.ones(1, bool))
+    assert np.array_equal(closed_drv[0], img)

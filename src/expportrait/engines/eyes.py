@@ -7,14 +7,22 @@ percentile) scales the source's, and where that asks for a narrower eye than the
 shows, the upper lid is lowered in image space (``lower_lid``): in the eye's own frame (u along
 the corners, v down) the skin between the lid and a lid-height above it is stretched down to the
 new lid line, the eye below it stays where it is (hidden by the lid, not squashed), nothing moves
-outside the corners. The map is monotone along v, so it never folds. Opening eyes the source
-shows shut would need the driver's iris and sclera (not done here).
+outside the corners. The map is monotone along v, so it never folds.
+
+And the other way (``open_eyes``): where the source shows an eye shut or cast down (its own EAR,
+measured on its MediaPipe landmarks, under ``SHUT``) and the driver's is open wider, the upper lid
+is raised by the same monotone map run upwards (the skin above it compressed, never folded) and
+the opening filled with the driver's eye (iris, sclera, lashes): each pixel of the new opening
+takes the driver's pixel at the same place between its corners and its lids (u across, t from the
+upper lid down), matched in exposure and tint to the skin under the source's eye, feathered.
 """
 from __future__ import annotations
 
 import numpy as np
 
 EYES = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))   # corner, upper, upper, corner, lower, lower
+SHUT = 0.18           # a source eye with a smaller EAR is shown shut (or cast down): it may open
+WIDEST = 0.34         # an opened eye's EAR is at most this
 
 
 def eye_aspect(lmk68: np.ndarray) -> np.ndarray:
@@ -100,3 +108,137 @@ def close_eyes(frames: np.ndarray, target68: np.ndarray, source68: np.ndarray, d
             out = frames.copy()
         out[f] = lower_lid(out[f], np.asarray(target68[f], np.float64)[list(EYES[e])], float(keep[f, e]))
     return out
+
+
+def _frame_uv(eye: np.ndarray):
+    """eye (6, 2) -> (corner c0, unit u along the corners, unit v down the face, width w, the
+    upper and lower lid lines as functions of u (v offsets))."""
+    c0, c1 = eye[0], eye[3]
+    w = float(np.linalg.norm(c1 - c0))
+    eu = (c1 - c0) / max(w, 1e-6)
+    ev = np.array([-eu[1], eu[0]])
+    q = np.asarray(eye, np.float64) - c0
+    u, v = q @ eu, q @ ev
+    up, lo = [0, 1, 2, 3], [0, 5, 4, 3]
+
+    def line(idx):
+        order = np.argsort(u[idx])
+        return lambda x: np.interp(x, u[idx][order], v[idx][order])
+    return c0, eu, ev, w, line(up), line(lo)
+
+
+def open_eye(frame: np.ndarray, eye: np.ndarray, want: float, driver: np.ndarray,
+             driver_eye: np.ndarray, lid_height: float = 0.6) -> np.ndarray:
+    """frame (H, W, 3) uint8, eye (6, 2) its eye (``EYES`` order) shown shut or narrow, ``want``
+    the EAR to open it to, driver (H', W', 3) uint8 with its eye ``driver_eye`` (6, 2) open -> a
+    copy of the frame with the upper lid raised and the opening showing the driver's eye."""
+    import cv2
+    from expportrait.engines.mouth import match_colour
+    H, W = frame.shape[:2]
+    c0, eu, ev, w, top, bottom = _frame_uv(eye)
+    if w < 4:
+        return frame
+    ear = float(eye_aspect(_as68(eye))[0, 0])
+    lift = (want - ear) * w                                     # px the lid goes up at its middle
+    if lift < 0.5:
+        return frame
+    pts = np.concatenate([eye, eye - ev * (lid_height + 0.2) * w - ev * lift, eye + ev * 0.3 * w])
+    x0, y0 = np.floor(pts.min(0)).astype(int) - 2
+    x1, y1 = np.ceil(pts.max(0)).astype(int) + 3
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return frame
+    gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    u = (gx - c0[0]) * eu[0] + (gy - c0[1]) * eu[1]
+    v = (gx - c0[0]) * ev[0] + (gy - c0[1]) * ev[1]
+    inside = (u > 0) & (u < w)
+    rise = np.where(inside, lift * 4 * u * (w - u) / w ** 2, 0.0)  # 0 at the corners
+    t_old, b = top(u), bottom(u)
+    new, sky = t_old - rise, t_old - rise - lid_height * w     # the raised lid, the skin's top
+    band = (v >= sky) & (v <= new) & (rise > 0)                 # skin compressed up, monotone
+    sv = np.where(band, sky + (v - sky) * (t_old - sky) / np.maximum(new - sky, 1e-6), v)
+    mapx = (c0[0] + u * eu[0] + sv * ev[0]).astype(np.float32)
+    mapy = (c0[1] + u * eu[1] + sv * ev[1]).astype(np.float32)
+    out = frame.copy()
+    region = cv2.remap(frame, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # the opening: between the raised lid and the lower one, the driver's eye at the same (u, t)
+    hole = inside & (v > new) & (v < b) & (b - new > 0.5)
+    d0, du, dv, dw, dtop, dbot = _frame_uv(np.asarray(driver_eye, np.float64))
+    ud = u / w * dw
+    t = np.clip((v - new) / np.maximum(b - new, 1e-6), 0.0, 1.0)
+    vd = dtop(ud) + t * (dbot(ud) - dtop(ud))
+    dx = (d0[0] + ud * du[0] + vd * dv[0]).astype(np.float32)
+    dy = (d0[1] + ud * du[1] + vd * dv[1]).astype(np.float32)
+    patch = cv2.remap(driver, dx, dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    patch = match_colour(patch, _under(frame, eye, w), _under(driver, driver_eye, dw))
+    a = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), max(0.5, 0.04 * w)) * hole
+    a = np.minimum(a * 2.0, 1.0)[..., None]
+    out[y0:y1, x0:x1] = np.clip(a * patch + (1 - a) * region + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def _as68(eye: np.ndarray) -> np.ndarray:
+    """(6, 2) one eye -> (1, 68, 2) with it at 36-41 (for ``eye_aspect``)."""
+    lmk = np.zeros((1, 68, 2))
+    lmk[0, 36:42] = eye
+    return lmk
+
+
+def _under(frame: np.ndarray, eye: np.ndarray, w: float) -> np.ndarray:
+    """The skin under an eye (6, 2): a band 0.15-0.45 eye widths below its lower lid -> (n, 3)."""
+    import cv2
+    c0, eu, ev, _, _, _ = _frame_uv(np.asarray(eye, np.float64))
+    quad = np.array([eye[0] + ev * 0.15 * w, eye[3] + ev * 0.15 * w, eye[3] + ev * 0.45 * w,
+                     eye[0] + ev * 0.45 * w])
+    m = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillConvexPoly(m, np.round(quad * 4).astype(np.int32), 1, shift=2)
+    return frame[m > 0].reshape(-1, 3).astype(np.float64)
+
+
+def open_eyes(frames: np.ndarray, target68: np.ndarray, source_eyes: np.ndarray, fitted68: np.ndarray,
+              driver_frames: np.ndarray, driver68: np.ndarray, driver_valid: np.ndarray,
+              margin: float = 0.03) -> np.ndarray:
+    """frames (F, H, W, 3) uint8 the warped result, target68 (F, 68, 2) its driven landmarks,
+    source_eyes (68, 2) the source's measured landmarks (MediaPipe's, for its eyes' EAR and
+    lids), fitted68 (68, 2) the source's fitted ones (the warp's frame of reference), the driver's
+    frames (F, H', W', 3) and landmarks (F, 68, 2) with validity (F,) -> (F, H, W, 3) uint8 with the
+    source's shut eyes opened as wide as the driver's (``open_eye``), each where the driver's EAR
+    is over the source's by ``margin``."""
+    from expportrait.engines.warp_field import similarity
+    src_ear = eye_aspect(np.asarray(source_eyes)[None])[0]                      # (2,)
+    shut = [e for e in range(2) if src_ear[e] < SHUT]
+    if not shut or driver_frames is None:
+        return frames
+    drv = eye_aspect(driver68)                                                  # (F, 2)
+    out = frames
+    for f in range(len(frames)):
+        if not driver_valid[f] or not np.isfinite(driver68[f]).all():
+            continue
+        for e in shut:
+            want = float(min(drv[f, e], WIDEST))
+            if want < src_ear[e] + margin:
+                continue
+            idx = list(EYES[e])
+            A = similarity(np.asarray(fitted68)[idx], np.asarray(target68[f])[idx])
+            eye = np.asarray(source_eyes, np.float64)[idx] @ A[:, :2].T + A[:, 2]   # the shut eye, moved
+            if out is frames:
+                out = frames.copy()
+            out[f] = open_eye(out[f], eye, want, driver_frames[f], np.asarray(driver68[f], np.float64)[idx])
+    return out
+
+
+
+def measured_landmarks(image: np.ndarray, fitted68: np.ndarray) -> np.ndarray | None:
+    """The source's own 68 landmarks as MediaPipe measures them (the fit's lids follow the head
+    model's basis, which cannot shut an eye): image (H, W, 3) uint8, fitted68 (68, 2) the fit's
+    -> (68, 2) of the face nearest the fit, or None."""
+    from expportrait.detection.faces import find_faces
+    from expportrait.detection.landmarks import MP_TO_IBUG68
+    faces = find_faces(image)
+    if not faces:
+        return None
+    centre = np.asarray(fitted68, np.float64).mean(0)
+    pts = [f.points[MP_TO_IBUG68, :2].astype(np.float64) for f in faces]
+    best = min(pts, key=lambda p: float(np.linalg.norm(p.mean(0) - centre)))
+    width = float(np.ptp(np.asarray(fitted68)[:, 0]))
+    return best if np.linalg.norm(best.mean(0) - centre) < 0.3 * max(width, 1.0) else None

@@ -7,7 +7,8 @@ the driver's frame (``engines.mouth``) and its eyes closed with the driver's bli
 
 - the mouth's gate (offline: Gaussian over +-1 frame) is an exponential moving average;
 - the driver's open-eye EAR (offline: the clip's 90th percentile) is that of the frames seen so
-  far (the last ``EAR_MEMORY`` valid ones).
+  far (the last ``EAR_MEMORY`` valid ones);
+- a source shown with its eyes shut opens them with the driver's (``eyes.open_eyes``).
 
 Same pictures as ``WarpFirst`` otherwise: the same field, mouth and lids on the same inputs.
 """
@@ -41,6 +42,7 @@ class WarpFirstStream:
         self.factor = 1.6 if cfg.mouth_source == "auto" and mouth.shows_teeth(image, self.own) else 1.0
         self.gate_memory, self.weight = gate_memory, 0.0
         self.ears = deque(maxlen=EAR_MEMORY)
+        self.own_eyes = eyes.measured_landmarks(image, self.own) if "eyes" in cfg.regions else None
 
     def drive(self, driven: HeadFit) -> HeadFit:
         """The driven head with the reference's own Delta_f (``WarpFirst.drive``)."""
@@ -71,4 +73,7 @@ class WarpFirstStream:
             if len(self.ears) >= 2:
                 open_ear = np.quantile(np.array(self.ears), 0.9, axis=0)
                 out = eyes.close_eyes(out[None], target, self.own, d68, np.ones(1, bool), open_ear)[0]
+            if self.own_eyes is not None:                          # a source with its eyes shut
+                out = eyes.open_eyes(out[None], target, self.own_eyes, self.own, driver[None], d68,
+                                     np.ones(1, bool))[0]
         return out, det
