@@ -3,14 +3,19 @@
 A Gradio web app over the same pipeline as ``expportrait reenact``: upload a source portrait
 (image or video; previewed with its faces numbered, pick one) and a driving video (previewed in a
 player), set the main controls, watch the progress, play and download the result and the
-source | driver | result comparison. Uploads above ``--max-upload-mb`` are refused. ``gradio`` is an optional
-dependency: ``pip install "expportrait[app]"``.
+source | driver | result comparison. Uploads above ``--max-upload-mb`` are refused. The Live tab
+(``app_live``) drives a portrait from the browser's webcam. Without ``--output-dir`` the results go
+to a temporary folder that is removed when the app stops (Ctrl-C or SIGTERM). ``gradio`` is an
+optional dependency: ``pip install "expportrait[app]"``.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import json
+import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -40,24 +45,30 @@ class Reenactor:
     def __init__(self, checkpoint=None, device="auto", max_frames=300, stages=None, output_dir=None):
         self.checkpoint, self.device, self.max_frames, self.stages = checkpoint, device, max_frames, stages
         self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="expportrait-app-"))
+        self.temporary = output_dir is None        # removed when the app stops
         self.samples = _sample_files(self.output_dir)   # (astronaut.png, carphone.mp4) paths
         self._pipe = None
 
     def pipeline(self, mode, regions, intensity, smooth, reference_frame, face_index, mouth_source="auto"):
         """The loaded pipeline with this request's controls on top of the checkpoint's defaults."""
-        from expportrait.commands.reenact import build_pipeline, with_controls
+        from expportrait.commands.reenact import with_controls
 
         if self._pipe is None:
-            self._pipe = build_pipeline(SimpleNamespace(
-                checkpoint=self.checkpoint, device=self.device, stages=self.stages, mode=None,
-                reference_frame=None, intensity=None, regions=None, smooth=None, face_index=None,
-                engine=None))
+            self._pipe = self.build()
             self._defaults = (self._pipe.config, self._pipe.tracker.cfg)
         config, self._pipe.tracker.cfg = with_controls(
             *self._defaults, mode=mode, intensity=intensity, regions=regions,
             reference_frame=reference_frame, smooth=smooth, face_index=face_index)
         self._pipe.config = replace(config, mouth_source=mouth_source or config.mouth_source)
         return self._pipe
+
+    def build(self):
+        """A new pipeline from the checkpoint with the command's defaults (the Live tab has its own)."""
+        from expportrait.commands.reenact import build_pipeline
+        return build_pipeline(SimpleNamespace(
+            checkpoint=self.checkpoint, device=self.device, stages=self.stages, mode=None,
+            reference_frame=None, intensity=None, regions=None, smooth=None, face_index=None,
+            engine=None))
 
     def __call__(self, source_path, driving_path, mode="auto", regions=REGIONS, intensity=1.0,
                  smooth=1.0, reference_frame=0, max_frames=None, fps=None, steps=None, seed=0,
@@ -119,9 +130,12 @@ def preview_source(path, max_side: int = 1024):
     return picture, video, choices, line
 
 
-def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None):
+def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None, live=None):
+    """The app: a Reenact tab (upload, run, download) and a Live tab (``app_live``; ``live``:
+    its ``LiveSessions``, made here when not given)."""
     import gradio as gr
 
+    from expportrait.commands.app_live import LiveSessions, live_tab
     from expportrait.engines.mouth import MOUTH_SOURCES
     from expportrait.errors import UserError
 
@@ -147,55 +161,60 @@ def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None):
                 gr.update(choices=[(c, str(k)) for k, c in enumerate(choices)] or [("0", "0")], value="0"),
                 line)
 
-    with gr.Blocks(title="ExpPortrait") as ui:
+    live = LiveSessions(reenactor.build) if live is None else live
+    with gr.Blocks(title="ExpPortrait", delete_cache=(3600, 86400)) as ui:   # + all at exit
         gr.Markdown("## ExpPortrait: portrait reenactment\nUpload a portrait (image or video) and "
                     "a driving video; the result keeps the portrait's identity and follows the "
                     "driver's head pose and expressions. The driver's audio is kept."
                     + (f" Uploads up to {max_upload_mb:g} MB." if max_upload_mb else ""))
-        with gr.Row():
-            with gr.Column():
-                source = gr.File(label="Source portrait (image or video)", file_types=["image", "video"],
-                                 elem_id="source", height=110)
-                faces_line = gr.Markdown("", elem_id="faces_line")
-                source_faces = gr.Image(label="Source (faces numbered)", interactive=False,
-                                        visible=False, elem_id="source_faces", buttons=[])
-                source_player = gr.Video(label="Source video", interactive=False, visible=False,
-                                         elem_id="source_player")
-                face = gr.Radio([("0", "0")], value="0", label="face to animate (0 = largest)",
-                                elem_id="face")
-            with gr.Column():
-                driving = gr.Video(label="Driving video", sources=["upload"], elem_id="driving")
-        with gr.Accordion("Controls", open=False):
+        with gr.Tab("Reenact", id="reenact"):
             with gr.Row():
-                mode = gr.Radio(["auto", "cross", "self"], value="auto", label="mode",
-                                info="self: same person, absolute pose; cross: relative pose")
-                regions = gr.CheckboxGroup(list(REGIONS), value=list(REGIONS), label="regions")
-                mouth_source = gr.Radio(list(MOUTH_SOURCES), value="auto", label="open mouth",
-                                        info="auto / driver: the driver's teeth and tongue; source / none: "
-                                             "the photo's own mouth; learned: the generator",
-                                        elem_id="mouth_source")
+                with gr.Column():
+                    source = gr.File(label="Source portrait (image or video)",
+                                     file_types=["image", "video"], elem_id="source", height=110)
+                    faces_line = gr.Markdown("", elem_id="faces_line")
+                    source_faces = gr.Image(label="Source (faces numbered)", interactive=False,
+                                            visible=False, elem_id="source_faces", buttons=[])
+                    source_player = gr.Video(label="Source video", interactive=False, visible=False,
+                                             elem_id="source_player")
+                    face = gr.Radio([("0", "0")], value="0", label="face to animate (0 = largest)",
+                                    elem_id="face")
+                with gr.Column():
+                    driving = gr.Video(label="Driving video", sources=["upload"], elem_id="driving")
+            with gr.Accordion("Controls", open=False):
+                with gr.Row():
+                    mode = gr.Radio(["auto", "cross", "self"], value="auto", label="mode",
+                                    info="self: same person, absolute pose; cross: relative pose")
+                    regions = gr.CheckboxGroup(list(REGIONS), value=list(REGIONS), label="regions")
+                    mouth_source = gr.Radio(list(MOUTH_SOURCES), value="auto", label="open mouth",
+                                            info="auto / driver: the driver's teeth and tongue; source / none: "
+                                                 "the photo's own mouth; learned: the generator",
+                                            elem_id="mouth_source")
+                with gr.Row():
+                    intensity = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="expression intensity")
+                    smooth = gr.Slider(0.0, 5.0, value=1.0, step=0.5, label="pose smoothing (frames)")
+                    reference_frame = gr.Number(0, precision=0, label="source reference frame")
+                with gr.Row():
+                    max_frames = gr.Number(min(60, reenactor.max_frames), precision=0,
+                                           label=f"max driving frames (<= {reenactor.max_frames})")
+                    fps = gr.Number(0, label="output fps (0 = driver's)")
+                    steps = gr.Number(0, precision=0, label="sampler steps (0 = checkpoint's)")
+                    seed = gr.Number(0, precision=0, label="seed")
+            gr.Examples([list(reenactor.samples)], [source, driving],
+                        label="Bundled samples (astronaut <- carphone)")
+            button = gr.Button("Reenact", variant="primary", elem_id="run")
             with gr.Row():
-                intensity = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="expression intensity")
-                smooth = gr.Slider(0.0, 5.0, value=1.0, step=0.5, label="pose smoothing (frames)")
-                reference_frame = gr.Number(0, precision=0, label="source reference frame")
-            with gr.Row():
-                max_frames = gr.Number(min(60, reenactor.max_frames), precision=0,
-                                       label=f"max driving frames (<= {reenactor.max_frames})")
-                fps = gr.Number(0, label="output fps (0 = driver's)")
-                steps = gr.Number(0, precision=0, label="sampler steps (0 = checkpoint's)")
-                seed = gr.Number(0, precision=0, label="seed")
-        gr.Examples([list(reenactor.samples)], [source, driving],
-                    label="Bundled samples (astronaut <- carphone)")
-        button = gr.Button("Reenact", variant="primary", elem_id="run")
-        with gr.Row():
-            result = gr.Video(label="Result", elem_id="result")
-            compare = gr.Video(label="Source | driver | result", elem_id="compare")
-        files = gr.File(label="Download", file_count="multiple", elem_id="downloads")
-        info = gr.Code(label="Run info", language="json", elem_id="info")
-        source.change(show_source, [source], [source_faces, source_player, face, faces_line],
-                      concurrency_id="preview", concurrency_limit=2)   # not queued behind a run
-        button.click(run, [source, driving, face, mode, regions, intensity, smooth, reference_frame,
-                           max_frames, fps, steps, seed, mouth_source], [result, compare, files, info])
+                result = gr.Video(label="Result", elem_id="result")
+                compare = gr.Video(label="Source | driver | result", elem_id="compare")
+            files = gr.File(label="Download", file_count="multiple", elem_id="downloads")
+            info = gr.Code(label="Run info", language="json", elem_id="info")
+            source.change(show_source, [source], [source_faces, source_player, face, faces_line],
+                          concurrency_id="preview", concurrency_limit=2)   # not queued behind a run
+            button.click(run, [source, driving, face, mode, regions, intensity, smooth, reference_frame,
+                               max_frames, fps, steps, seed, mouth_source], [result, compare, files, info])
+        with gr.Tab("Live", id="live"):
+            leave = live_tab(gr, reenactor, live, preview_source, _face_index, _path)
+        ui.unload(leave)            # a browser closed or reloaded the page: its live session closed
     return ui
 
 
@@ -256,12 +275,25 @@ def run(args) -> int:
         raise UserError(f"--max-frames must be >= 2, got {args.max_frames}")
     if not args.max_upload_mb > 0:
         raise UserError(f"--max-upload-mb must be > 0, got {args.max_upload_mb}")
+    from expportrait.commands.app_live import LiveSessions
+
     reenactor = Reenactor(args.checkpoint, args.device, args.max_frames, args.stages, args.output_dir)
-    ui = build_ui(reenactor, args.max_upload_mb)
+    if reenactor.temporary:             # atexit: also when launch() does not return normally
+        atexit.register(shutil.rmtree, reenactor.output_dir, ignore_errors=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
+    live = LiveSessions(reenactor.build)
+    ui = build_ui(reenactor, args.max_upload_mb, live)
     print(f"expportrait app on http://{args.host}:{args.port} (results in {reenactor.output_dir})",
           flush=True)
-    ui.queue(default_concurrency_limit=1).launch(
-        server_name=args.host, server_port=args.port, show_error=True,
-        max_file_size=int(args.max_upload_mb * 1024 * 1024),
-        allowed_paths=[str(reenactor.output_dir), str(Path(reenactor.samples[1]).parent)])
+    try:
+        ui.queue(default_concurrency_limit=1).launch(
+            server_name=args.host, server_port=args.port, show_error=True,
+            max_file_size=int(args.max_upload_mb * 1024 * 1024),
+            allowed_paths=[str(reenactor.output_dir), str(Path(reenactor.samples[1]).parent)])
+    except KeyboardInterrupt:           # before the server blocked (it catches its own)
+        pass
+    finally:
+        live.close_all()
+        if reenactor.temporary:
+            shutil.rmtree(reenactor.output_dir, ignore_errors=True)
     return 0
