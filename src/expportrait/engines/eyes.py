@@ -59,40 +59,49 @@ def keep_fraction(target68: np.ndarray, source68: np.ndarray, driver68: np.ndarr
 def lower_lid(frame: np.ndarray, eye: np.ndarray, keep: float, lid_height: float = 0.6) -> np.ndarray:
     """frame (H, W, 3) uint8, eye (6, 2) its 68-point eye (``EYES`` order), keep in [0, 1] the
     share of the opening left -> the frame with that eye's upper lid lowered (a copy)."""
+    if keep >= 1.0:
+        return frame
+    moved = _move_lid(frame, eye, lambda u, top, bottom: np.maximum(bottom - top, 0.0) * (1.0 - keep),
+                      lid_height)
+    if moved is None:
+        return frame
+    (x0, y0, x1, y1), region = moved[:2]
+    out = frame.copy()
+    out[y0:y1, x0:x1] = region
+    return out
+
+
+def _move_lid(frame: np.ndarray, eye: np.ndarray, shift, lid_height: float, reach: float = 0.0):
+    """The upper lid of ``eye`` (6, 2) moved by ``shift(u, top, bottom)`` px down the face (< 0:
+    up; u along the corners, top / bottom the lid lines there), 0 outside the corners: the skin
+    band of ``lid_height`` eye widths above the lid stretched or compressed to the new line, the
+    rest in place (monotone along the face: it never folds). ``reach``: px the box reaches higher.
+    -> ((x0, y0, x1, y1), the box's new pixels (h, w, 3) uint8, u, v (h, w) the box's eye frame,
+    the new lid line and the lower lid (h, w)), or None where the eye is too small."""
     import cv2
     H, W = frame.shape[:2]
-    c0, c1 = eye[0], eye[3]
-    w = float(np.linalg.norm(c1 - c0))
-    if keep >= 1.0 or w < 3:
-        return frame
-    eu = (c1 - c0) / w
-    ev = np.array([-eu[1], eu[0]])                                              # down the face
-
-    def uv(p):
-        q = np.asarray(p, np.float64) - c0
-        return q @ eu, q @ ev
-    uu, vu = uv(eye[[0, 1, 2, 3]])                                              # upper lid
-    ul, vl = uv(eye[[0, 5, 4, 3]])                                              # lower lid
-    pts = np.concatenate([eye, eye - ev * (lid_height + 0.1) * w, eye + ev * 0.3 * w])
+    c0, eu, ev, w, top, bottom = _frame_uv(np.asarray(eye, np.float64))
+    if w < 3:
+        return None
+    pts = np.concatenate([eye, eye - ev * ((lid_height + 0.2) * w + reach), eye + ev * 0.3 * w])
     x0, y0 = np.floor(pts.min(0)).astype(int) - 2
     x1, y1 = np.ceil(pts.max(0)).astype(int) + 3
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
     if x1 - x0 < 3 or y1 - y0 < 3:
-        return frame
+        return None
     gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-    u, v = (gx - c0[0]) * eu[0] + (gy - c0[1]) * eu[1], (gx - c0[0]) * ev[0] + (gy - c0[1]) * ev[1]
-    top = np.interp(u, np.sort(uu), vu[np.argsort(uu)])                         # the lid line
-    bottom = np.interp(u, np.sort(ul), vl[np.argsort(ul)])
-    inside = (u > 0) & (u < w)
-    drop = np.where(inside, np.maximum(bottom - top, 0.0) * (1.0 - keep), 0.0)  # how far it comes down
-    new, sky = top + drop, top - lid_height * w                                 # new lid line, skin top
-    band = (v >= sky) & (v <= new) & (drop > 0)
-    sv = np.where(band, sky + (v - sky) * (top - sky) / np.maximum(new - sky, 1e-6), v)
+    u = (gx - c0[0]) * eu[0] + (gy - c0[1]) * eu[1]
+    v = (gx - c0[0]) * ev[0] + (gy - c0[1]) * ev[1]
+    t, b = top(u), bottom(u)
+    d = np.where((u > 0) & (u < w), shift(u, t, b), 0.0)
+    new = t + d
+    sky = np.minimum(new, t) - lid_height * w                                  # the skin's top
+    band = (v >= sky) & (v <= new) & (d != 0)
+    sv = np.where(band, sky + (v - sky) * (t - sky) / np.maximum(new - sky, 1e-6), v)
     mapx = (c0[0] + u * eu[0] + sv * ev[0]).astype(np.float32)
     mapy = (c0[1] + u * eu[1] + sv * ev[1]).astype(np.float32)
-    out = frame.copy()
-    out[y0:y1, x0:x1] = cv2.remap(frame, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return out
+    region = cv2.remap(frame, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return (x0, y0, x1, y1), region, u, v, new, b
 
 
 def close_eyes(frames: np.ndarray, target68: np.ndarray, source68: np.ndarray, driver68: np.ndarray,
@@ -134,35 +143,18 @@ def open_eye(frame: np.ndarray, eye: np.ndarray, want: float, driver: np.ndarray
     copy of the frame with the upper lid raised and the opening showing the driver's eye."""
     import cv2
     from expportrait.engines.mouth import match_colour
-    H, W = frame.shape[:2]
-    c0, eu, ev, w, top, bottom = _frame_uv(eye)
-    if w < 4:
+    eye = np.asarray(eye, np.float64)
+    w = float(np.linalg.norm(eye[3] - eye[0]))
+    lift = (want - float(eye_aspect(_as68(eye))[0, 0])) * w    # px the lid goes up at its middle
+    if w < 4 or lift < 0.5:
         return frame
-    ear = float(eye_aspect(_as68(eye))[0, 0])
-    lift = (want - ear) * w                                     # px the lid goes up at its middle
-    if lift < 0.5:
+    moved = _move_lid(frame, eye, lambda u, top, bottom: -lift * 4 * u * (w - u) / w ** 2,  # 0 at
+                      lid_height, reach=lift)                                              # the corners
+    if moved is None:
         return frame
-    pts = np.concatenate([eye, eye - ev * (lid_height + 0.2) * w - ev * lift, eye + ev * 0.3 * w])
-    x0, y0 = np.floor(pts.min(0)).astype(int) - 2
-    x1, y1 = np.ceil(pts.max(0)).astype(int) + 3
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
-    if x1 - x0 < 3 or y1 - y0 < 3:
-        return frame
-    gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-    u = (gx - c0[0]) * eu[0] + (gy - c0[1]) * eu[1]
-    v = (gx - c0[0]) * ev[0] + (gy - c0[1]) * ev[1]
-    inside = (u > 0) & (u < w)
-    rise = np.where(inside, lift * 4 * u * (w - u) / w ** 2, 0.0)  # 0 at the corners
-    t_old, b = top(u), bottom(u)
-    new, sky = t_old - rise, t_old - rise - lid_height * w     # the raised lid, the skin's top
-    band = (v >= sky) & (v <= new) & (rise > 0)                 # skin compressed up, monotone
-    sv = np.where(band, sky + (v - sky) * (t_old - sky) / np.maximum(new - sky, 1e-6), v)
-    mapx = (c0[0] + u * eu[0] + sv * ev[0]).astype(np.float32)
-    mapy = (c0[1] + u * eu[1] + sv * ev[1]).astype(np.float32)
-    out = frame.copy()
-    region = cv2.remap(frame, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    (x0, y0, x1, y1), region, u, v, new, b = moved
     # the opening: between the raised lid and the lower one, the driver's eye at the same (u, t)
-    hole = inside & (v > new) & (v < b) & (b - new > 0.5)
+    hole = (u > 0) & (u < w) & (v > new) & (v < b) & (b - new > 0.5)
     d0, du, dv, dw, dtop, dbot = _frame_uv(np.asarray(driver_eye, np.float64))
     ud = u / w * dw
     t = np.clip((v - new) / np.maximum(b - new, 1e-6), 0.0, 1.0)
@@ -173,6 +165,7 @@ def open_eye(frame: np.ndarray, eye: np.ndarray, want: float, driver: np.ndarray
     patch = match_colour(patch, _under(frame, eye, w), _under(driver, driver_eye, dw))
     a = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), max(0.5, 0.04 * w)) * hole
     a = np.minimum(a * 2.0, 1.0)[..., None]
+    out = frame.copy()
     out[y0:y1, x0:x1] = np.clip(a * patch + (1 - a) * region + 0.5, 0, 255).astype(np.uint8)
     return out
 
