@@ -1,7 +1,7 @@
 """Person segmentation of a portrait (MediaPipe's selfie-segmentation model, shipped in the
 0.10.21 wheel): which pixels are the person (face, hair, ears, neck, clothes) and which are the
 background that stays put when the head moves, and that background with the head painted out
-(``background_plate``, the engines' one inpainter)."""
+(``background_plate``, the engines' one inpainter: exemplar filling, ``fill.py``, or Telea)."""
 from __future__ import annotations
 
 import numpy as np
@@ -30,17 +30,43 @@ def plate_mask(person: np.ndarray, box: tuple[int, int, int, int], grow: int = 5
     return np.clip(cv2.GaussianBlur(hole.astype(np.float32), (0, 0), 1.5), 0.0, 1.0)
 
 
+PLATE_METHODS = ("patch", "telea")   # background_plate's fills; the first is the default
+
+
 def background_plate(image: np.ndarray, mask: np.ndarray, radius: int = 5,
-                     max_side: int | None = 256) -> np.ndarray:
+                     max_side: int | None = 256, method: str = "patch",
+                     avoid: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
     """The one inpainter: image (H, W, 3) uint8, mask (H, W) in [0, 1] (``plate_mask``) -> (H, W,
-    3) uint8: the pixels where mask > 0 painted out with OpenCV's Telea inpainting (``radius``),
-    on the masked box with a margin of known pixels, shrunk to at most ``max_side`` px across and
-    resized back (None: at full resolution); the rest of the image untouched. What the background
-    shows where a moving head uncovers it."""
-    import cv2
+    3) uint8: the pixels where mask > 0 painted out, the rest of the image untouched. What the
+    background shows where a moving head uncovers it.
+
+    ``method`` "patch" (default): exemplar filling, the hole continued with the background's own
+    patches (edges and texture; ``engines.fill.patch_fill``, deterministic for ``seed``); falls
+    back to Telea for a hole too small or with too little known background around it. "telea":
+    OpenCV's Telea inpainting (``radius``), on the masked box with a margin of known pixels,
+    shrunk to at most ``max_side`` px across and resized back (None: at full resolution): smooth,
+    a blur of the hole's rim. ``avoid`` (H, W) bool or None, either method: known pixels the fill
+    never draws from (the rest of the person: ``person > 0.5``); they stay unchanged in the
+    result. benchmarks/plate_fill.py measures the methods."""
+    if method not in PLATE_METHODS:
+        raise ValueError(f"method must be one of {PLATE_METHODS}, got {method!r}")
     hole = (mask > 0).astype(np.uint8)
     if not hole.any():
         return image.copy()
+    if method == "patch":
+        from expportrait.engines.fill import patch_fill
+        out = patch_fill(image, hole > 0, avoid, seed=seed)
+        if out is not None:
+            return out
+    return _telea_plate(image, hole, radius, max_side, avoid)
+
+
+def _telea_plate(image: np.ndarray, hole: np.ndarray, radius: int, max_side: int | None,
+                 avoid: np.ndarray | None = None) -> np.ndarray:
+    """image (H, W, 3) uint8, hole (H, W) uint8 {0, 1} (not empty), avoid (H, W) bool or None ->
+    (H, W, 3) uint8: Telea on the hole's box, ``avoid`` inpainted along with the hole but left
+    as it was (``background_plate``'s "telea")."""
+    import cv2
     ys, xs = np.nonzero(hole)
     pad = 8 + int(np.ptp(ys) + np.ptp(xs)) // 20   # known pixels around the hole to fill from
     H, W = hole.shape
@@ -49,13 +75,17 @@ def background_plate(image: np.ndarray, mask: np.ndarray, radius: int = 5,
     h, w = y1 - y0, x1 - x0
     s = 1.0 if max_side is None else min(1.0, max_side / max(h, w, 1))
     sub, sub_hole = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]
+    unknown = sub_hole
+    if avoid is not None:
+        unknown = (sub_hole > 0) | np.asarray(avoid, bool)[y0:y1, x0:x1]
+        unknown = (unknown if not unknown.all() else sub_hole > 0).astype(np.uint8)
     if s < 1.0:
         small = cv2.resize(sub, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-        small_hole = cv2.resize(sub_hole, small.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+        small_hole = cv2.resize(unknown, small.shape[1::-1], interpolation=cv2.INTER_NEAREST)
         filled = cv2.resize(cv2.inpaint(small, small_hole, radius, cv2.INPAINT_TELEA), (w, h),
                             interpolation=cv2.INTER_LINEAR)
     else:
-        filled = cv2.inpaint(np.ascontiguousarray(sub), sub_hole, radius, cv2.INPAINT_TELEA)
+        filled = cv2.inpaint(np.ascontiguousarray(sub), unknown, radius, cv2.INPAINT_TELEA)
     out = image.copy()
     out[y0:y1, x0:x1] = np.where(sub_hole[..., None] > 0, filled, sub)
     return out

@@ -96,7 +96,8 @@ class WarpField:
             self.clothes = clothes_mask(image, still.landmarks68_2d[0].numpy())  # (H, W)
             self.hbox = head_box(still, H, W)
             self.hole = plate_mask(person, self.hbox)                             # (H, W)
-            self.plate = background_plate(image, self.hole)                      # (H, W, 3)
+            self.plate = background_plate(image, self.hole, avoid=person > 0.5)  # (H, W, 3): filled
+            #   from the background only, never from the body
 
     @torch.no_grad()
     def __call__(self, driven: HeadFit, idx) -> list[tuple[tuple[int, int, int, int], np.ndarray, float]]:
@@ -321,6 +322,7 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
     if person is None:
         return out
     a = cv2.remap(person, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    moved = np.clip(np.hypot(mapx - gx, mapy - gy) / 2.0, 0.0, 1.0)             # 1 from 2 px on
+    moved = np.clip((np.hypot(mapx - gx, mapy - gy) - 0.05) / 2.0, 0.0, 1.0)    # 1 from 2 px on (an
+    #   identity map's float noise, ~0.02 px, lets no textured plate through)
     extra = np.stack([a, moved], -1) * 255 + 0.5
     return np.concatenate([out, np.clip(extra, 0, 255).astype(np.uint8)], -1)
