@@ -56,3 +56,151 @@ def test_driver_mouth_fills_the_open_lips_and_nothing_else():
     closed = _lips(80, 90, 60, 0.5)
     assert gate(closed[None], closed)[0] == 0.0 and gate(t[None], closed)[0] == 1.0
     assert np.array_equal(carry_driver_mouth(res[None], t[None], drv[None], d[None], np.zeros(1)), res[None])
+
+
+def _similar(lm, angle, scale, shift):
+    """lm (68, 2) rotated by ``angle`` radians and scaled about its mouth centre, then shifted."""
+    c = lm[48:68].mean(0)
+    R = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return (lm - c) @ R.T + c + np.asarray(shift, float)
+
+
+def _bank_shapes():
+    """Four mouths (4, 68, 2): closed, half open, wide open, open and narrow (a rounded 'o')."""
+    return np.stack([_lips(80, 90, 60, 1), _lips(80, 90, 60, 10), _lips(80, 90, 60, 24),
+                     _lips(80, 90, 36, 18)])
+
+
+def test_retrieval_picks_the_bank_mouth_of_the_same_shape_whatever_its_pose():
+    """Each driven mouth, a bank mouth moved by a similarity (roll, scale, shift), retrieves that
+    bank frame; a mouth much more open than any in the bank retrieves none (-1)."""
+    from expportrait.engines.mouth_bank import BankConfig, lip_distance, retrieve
+    bank = _bank_shapes()
+    order = [2, 3, 1, 2]
+    target = np.stack([_similar(bank[k], a, s, sh) for k, a, s, sh in
+                       zip(order, (0.2, -0.15, 0.1, -0.3), (1.3, 0.8, 1.1, 0.9), ([5, -3], [0, 9], [-7, 2], [3, 3]))])
+    d = lip_distance(target, bank)
+    assert d.shape == (4, 4) and np.allclose(d[np.arange(4), order], 0, atol=1e-6)
+    looks = np.ones((4, 24, 32), np.float32)
+    pick, dist = retrieve(target, bank, looks, np.zeros(4), cfg=BankConfig(switch=0.0))   # no smoothing
+    assert pick.tolist() == order and np.allclose(dist, 0, atol=1e-6)
+    wider = _lips(80, 90, 60, 60)[None]                      # opens 2.5x the widest bank mouth
+    assert retrieve(wider, bank, looks, np.ones(1))[0].tolist() == [-1]
+
+
+def test_seen_lips_carry_the_detectors_offset_through_the_driven_head_motion():
+    """A detector that sees the lips 3 px lower and a little narrower than the head puts them
+    there: the driven lips (the reference's moved by a similarity) get the offset turned and
+    scaled with them; the other landmarks stay."""
+    from expportrait.engines.mouth_bank import seen_lips
+    model = _lips(80, 90, 60, 10)
+    seen = model.copy()
+    seen[48:68] = (model[48:68] - [80, 90]) * [0.9, 1.0] + [80, 93]
+    target = np.stack([_similar(model, 0.3, 1.5, [10, -4]), model])
+    got = seen_lips(target, model, seen)
+    c = model[48:68].mean(0)                                   # _similar turns about the mouth centre
+    R = 1.5 * np.array([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]])
+    want = (seen[48:68] - c) @ R.T + c + [10, -4]
+    assert np.allclose(got[0, 48:68], want, atol=1e-3) and np.allclose(got[1, 48:68], seen[48:68], atol=1e-3)
+    assert np.array_equal(got[:, :48], target[:, :48])
+
+
+def test_retrieval_keeps_its_choice_between_nearly_equal_mouths_and_switches_for_a_clearly_better():
+    """Two bank mouths a hair apart: a driven sequence whose nearest alternates between them keeps
+    one (hysteresis); one that moves to a clearly different bank mouth switches to it."""
+    from expportrait.engines.mouth_bank import lip_distance, retrieve
+    a, b = _lips(80, 90, 60, 20), _lips(80, 90, 60, 21)
+    c = _lips(80, 90, 34, 20)                                  # a rounded mouth
+    bank = np.stack([a, b, c])
+    looks = np.stack([np.full((24, 32), v, np.float32) for v in (0.5, 0.9, 0.6)])
+    wobble = np.stack([_lips(80, 90, 60, 20.2 if f % 2 else 20.8) for f in range(10)])
+    d = lip_distance(wobble, bank)
+    assert (np.argmin(d, 1) == np.arange(10) % 2 * -1 + 1).all()   # the nearest alternates: b, a, b, ...
+    pick, _ = retrieve(wobble, bank, looks, np.ones(10))
+    assert len(set(pick.tolist())) == 1 and pick[0] in (0, 1)
+    moves = np.concatenate([wobble[:5], np.stack([c] * 5)])
+    pick, _ = retrieve(moves, bank, looks, np.ones(10))
+    assert pick[:5].tolist() == [pick[0]] * 5 and pick[5:].tolist() == [2] * 5
+
+
+def _scene(t, inside, H=160, W=160):
+    """A skin frame (H, W, 3) uint8 with the lips ``t`` (68, 2) and their opening filled with ``inside``."""
+    import cv2
+    img = np.tile(np.array([200, 150, 120], np.uint8), (H, W, 1))
+    cv2.fillPoly(img, [np.round(t[48:60]).astype(np.int32)], (170, 90, 90))
+    cv2.fillPoly(img, [np.round(t[60:68]).astype(np.int32)], inside)
+    return img
+
+
+def test_own_mouth_comes_from_the_retrieved_frame_inside_the_driven_lips_only():
+    """The warped result (a dark stretched hole) takes the inside of the bank frame of the same
+    mouth shape (its colour, not the other frames'), and no pixel outside the driven lips changes."""
+    import cv2
+
+    from expportrait.detection.landmarks import LandmarkTrack
+    from expportrait.engines.mouth_bank import carry_own_mouth
+    shapes = _bank_shapes()
+    colours = [(60, 20, 20), (235, 235, 230), (90, 200, 90), (40, 40, 200)]   # frame 1: white teeth
+    bank = np.stack([_scene(s, c) for s, c in zip(shapes, colours)])
+    track = LandmarkTrack(points=shapes.astype(np.float32), valid=np.ones(4, bool), size=(160, 160))
+    t = _similar(shapes[2], 0.1, 1.1, [4, 2])                 # wants the wide mouth (frame 2)
+    res = _scene(t, (20, 10, 10))
+    out, pick = carry_own_mouth(res[None], t[None], bank, track, np.ones(1))
+    assert pick.tolist() == [2]
+    inner = np.zeros((160, 160), np.uint8)
+    cv2.fillPoly(inner, [np.round(t[60:68]).astype(np.int32)], 1)
+    core = cv2.erode(inner, np.ones((7, 7), np.uint8)) > 0
+    got = out[0][core].astype(float).mean(0)
+    assert got[1] > 150 and got[1] > got[0] + 60              # the green of frame 2, not white or dark
+    outside = cv2.dilate(inner, np.ones((3, 3), np.uint8)) == 0
+    assert np.array_equal(out[0][outside], res[outside])
+    out0, _ = carry_own_mouth(res[None], t[None], bank, track, np.zeros(1))  # gate shut: nothing
+    assert np.array_equal(out0, res[None])
+
+
+def test_a_single_frame_source_has_no_mouth_bank_and_warp_first_keeps_todays_mouth():
+    """An image source: no bank (nothing detected); warp_first's refine without a bank is
+    ``carry_driver_mouth`` for auto, the warp's own mouth for source."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from expportrait.data.video import Video
+    from expportrait.engines.base import Parts
+    from expportrait.engines.mouth import carry_driver_mouth, gate
+    from expportrait.engines.warp_first import WarpFirst
+    from expportrait.pipeline import PipelineConfig, ReenactPipeline
+
+    class NoDetect:
+        cfg = SimpleNamespace(face_index=0)
+
+        def detect(self, *a, **k):
+            raise AssertionError("an image source has no bank to detect")
+    pipe = ReenactPipeline(None, NoDetect(), None, config=PipelineConfig(mouth_source="source"))
+    assert pipe.source_bank(Video(np.zeros((1, 64, 64, 3), np.uint8), 25.0)) == (None, None, None)
+    pipe.config = PipelineConfig(mouth_source="none")
+    assert pipe.source_bank(Video(np.zeros((5, 64, 64, 3), np.uint8), 25.0)) == (None, None, None)
+
+    class Detect(NoDetect):
+        def detect(self, frames, face_index=0, what=None):
+            return SimpleNamespace(frames=frames)
+    pipe.tracker = Detect()                                    # a video: spread frames and the reference
+    pipe.config = PipelineConfig(mouth_source="auto", mouth_bank_frames=3, reference_frame=4)
+    video = np.arange(7)[:, None, None, None] * np.ones((1, 8, 8, 3), np.uint8)
+    frames, track, ref = pipe.source_bank(Video(video, 25.0))
+    assert frames[:, 0, 0, 0].tolist() == [0, 3, 4, 6] and track.frames is frames and ref == 2
+
+    own, t = _lips(80, 90, 60, 1), _lips(80, 90, 60, 22)
+    res = _scene(t, (20, 10, 10))[None]
+    d = _lips(80, 90, 60, 20)
+    drv = _scene(d, (235, 235, 230))[None]
+    inp = SimpleNamespace(driven=SimpleNamespace(landmarks68_2d=torch.tensor(t[None])),
+                          ref_fit=SimpleNamespace(landmarks68_2d=torch.tensor(own[None])),
+                          driver_landmarks=SimpleNamespace(ibug68=d[None], valid=np.ones(1, bool)),
+                          image=_scene(own, (20, 10, 10)), driver_frames=drv,
+                          source_frames=None, source_landmarks=None, source_reference=None)
+    engine = WarpFirst(Parts())
+    got = engine.refine(inp, PipelineConfig(mouth_source="auto", regions=("lips",)), res)
+    want = carry_driver_mouth(res, t[None], drv, d[None], gate(t[None], own))
+    assert np.array_equal(got, want) and not np.array_equal(got, res)
+    assert np.array_equal(engine.refine(inp, PipelineConfig(mouth_source="source", regions=("lips",)), res), res)

@@ -5,7 +5,8 @@ head, the ``tracking.gaze.Tracker``, the transfer model, the engines' ``engines.
 
 1. ``check_inputs``: frames are (F, H, W, 3) uint8, the reference frame exists.
 2. ``fit_source``: track the source (an image, or up to ``max_source_frames`` frames of a video,
-   always including the reference frame; the stages the engine asks for) -> personalized fit.
+   always including the reference frame; the stages the engine asks for) -> personalized fit;
+   ``source_bank``: a video's frames whose mouths warp_first may take, with their landmarks.
    ``resolve_mode``: ``self`` (same person; absolute pose, the driver's framing) or ``cross``
    (relative pose); ``auto`` compares dlib face descriptors of the source face and the driver.
 3. ``track_driver``: the driver's MediaPipe landmarks (``detect_driver``, kept for the engine)
@@ -46,6 +47,7 @@ class PipelineConfig:
     same_person_distance: float = 0.6  # auto: dlib descriptor distance below this = same person
     reference_frame: int = 0           # source frame used as appearance reference and background
     max_source_frames: int = 32        # video sources: frames tracked (evenly spaced)
+    mouth_bank_frames: int = 64        # video sources: frames warp_first takes mouths from (engines.mouth_bank)
     source_stages: tuple[str, ...] | None = None  # source tracking stages (None: the engine's)
     driving_face_index: int = 0        # the driver's face (0 = largest; the source's: TrackConfig's)
     driver_stages: tuple[str, ...] | None = ("base",)  # driver tracking stages (None: the
@@ -154,6 +156,16 @@ class ReenactPipeline:
         stages = self.config.source_stages or self.engine.source_stages
         return self.tracker.fit(source.frames[idx], source.fps, "source", stages=stages), idx.index(r)
 
+    def source_bank(self, source: Video):
+        """-> a video's mouth bank when the engine takes one: ``mouth_bank_frames`` frames
+        (K, H, W, 3) as ``fit_source`` picks them, their LandmarkTrack, the reference's index in them."""
+        F, n, r = len(source.frames), self.config.mouth_bank_frames, self.config.reference_frame
+        if F < 2 or n < 2 or not self.engine.wants_mouth_bank(self.config):
+            return None, None, None
+        idx = sorted(set(np.linspace(0, F - 1, min(F, n)).round().astype(int).tolist()) | {r})
+        frames = source.frames[idx]
+        return frames, self.tracker.detect(frames, self.tracker.cfg.face_index, "source"), idx.index(r)
+
     def detect_driver(self, driving: Video):
         """The driver's MediaPipe landmarks (face ``driving_face_index``), found once for its
         tracking and the engine."""
@@ -182,11 +194,12 @@ class ReenactPipeline:
                  mode: str | None = None, source_fit=None, driving_fit=None) -> ReenactResult:
         """source: image (1 frame) or video; driving: video (F frames) -> ReenactResult with F
         frames at the source's resolution. Precomputed fits may be injected (tests, demos):
-        ``source_fit`` must then cover exactly the frames ``fit_source`` would select."""
+        ``source_fit`` must then cover exactly the frames ``fit_source`` would select (no mouth bank)."""
         lap = times = Laps()
 
         self.check_inputs(source, driving)                                        # 1
         lap("check_inputs")
+        bank = self.source_bank(source) if source_fit is None else (None, None, None)
         if source_fit is None:                                                    # 2
             source_fit, ref = self.fit_source(source)
         else:
@@ -207,7 +220,7 @@ class ReenactPipeline:
             drv_lmk = self.detect_driver(driving)
         image = source.frames[self.config.reference_frame]
         out = self.engine(EngineInput(self.head, image, source_fit.frames(slice(ref, ref + 1)), driven,
-                                      mode, drv_lmk, driving.frames, steps, seed), self.config)  # 5
+                                      mode, drv_lmk, driving.frames, steps, seed, *bank), self.config)  # 5
         lap("engine")
         times.update({f"engine/{k}": v for k, v in out.timings.items()})
         return ReenactResult(frames=out.frames, fps=float(driving.fps), mode=mode,

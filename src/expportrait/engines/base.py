@@ -37,6 +37,9 @@ class EngineInput:
     driver_frames: np.ndarray | None = None  # (F, H', W', 3) uint8 the driving video
     steps: int | None = None     # sampler steps (None: the engine's default)
     seed: int = 0
+    source_frames: np.ndarray | None = None  # (K, H, W, 3) uint8 a video source's frames (its mouth bank)
+    source_landmarks: object | None = None   # their LandmarkTrack (``.ibug68`` (K, 68, 2), ``.valid``)
+    source_reference: int | None = None      # the reference frame's index in source_frames
 
 
 @dataclass
@@ -133,6 +136,10 @@ class Engine:
 
     def wants_driver_landmarks(self, mode: str, cfg) -> bool:
         """Whether ``EngineInput.driver_landmarks`` must be given for this mode."""
+        return False
+
+    def wants_mouth_bank(self, cfg) -> bool:
+        """Whether a video source's frames and landmarks (``EngineInput.source_frames``) are used."""
         return False
 
     def drive(self, driven: HeadFit, source_fit: HeadFit, driving_fit: HeadFit, ref: int) -> HeadFit:

@@ -7,12 +7,15 @@
   driven inner-lip contour, as *Bringing Portraits to Life* (Averbuch-Elor et al. 2017) does: a
   piecewise-affine map on the 68-point lips (``lip_map``) takes each result pixel inside the
   lips to the driver frame, the driver's pixels are matched in exposure and tint to the skin
-  around the result's lips (``match_colour`` on ``_ring``: the source's skin, not the driver's),
+  around the result's lips (``match_colour`` on ``skin_ring``: the source's skin, not the driver's),
   shaded like a mouth (``cavity``) and blended with a feathered inner-lip mask, gated on how much
   wider the driven mouth opens than the source's (``gate``; smoothed over time).
   ``carry_driver_mouth``.
-- ``source`` / ``none``: the warp's own mouth (the source's mouth stretched through the affine
-  map of the inner lips, ``engines.warp_field``).
+- a video source, with ``auto`` and ``source``: first its own frames' mouths, retrieved by lip
+  shape and smoothed over time (``engines.mouth_bank``; ``auto`` falls back to the driver's where no
+  frame is close enough).
+- ``source`` (an image source) / ``none``: the warp's own mouth (the source's mouth stretched
+  through the affine map of the inner lips, ``engines.warp_field``).
 - ``learned``: the generator's crops (warp_first's own ``synth/`` generator if the checkpoint has
   one, else its main one), on the shared crop conditions (``engines.conditions``), kept only
   inside the driven inner lips (``mouth_masks``). Measured worse than the warp's own mouth on the
@@ -57,27 +60,27 @@ def gate(target68: np.ndarray, source68: np.ndarray, sigma: float = 1.0, span: f
 def lip_map(target: np.ndarray, source: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """Piecewise-affine backward map on the lips: target, source (K, 2) corresponding points (the
     68-point lips and a frame around them), box (x0, y0, x1, y1) of the output -> (h, w, 2) float32
-    source pixel of every output pixel (Delaunay triangles of ``target``; outside them: the
-    similarity of all points)."""
+    source pixel of every output pixel (Delaunay triangles of ``target``, each pixel's triangle
+    drawn into an index image; outside them: the similarity of all points)."""
     from scipy.spatial import Delaunay
     x0, y0, x1, y1 = box
-    gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-    q = np.stack([gx.ravel(), gy.ravel()], 1)
+    h, w = y1 - y0, x1 - x0
     tri = Delaunay(target)
-    simplex = tri.find_simplex(q)
-    out = np.empty_like(q)
     A, _ = cv2.estimateAffinePartial2D(target.astype(np.float32), source.astype(np.float32))
-    A = np.eye(2, 3) if A is None else A
-    out[simplex < 0] = q[simplex < 0] @ A[:, :2].T + A[:, 2]
+    M = [np.eye(2, 3) if A is None else A]                                      # index 0: outside
+    index = np.zeros((h, w), np.int32)
     for k, t in enumerate(tri.simplices):
-        sel = simplex == k
-        if sel.any():
-            M = cv2.getAffineTransform(target[t].astype(np.float32), source[t].astype(np.float32))
-            out[sel] = q[sel] @ M[:, :2].T + M[:, 2]
-    return out.reshape(y1 - y0, x1 - x0, 2).astype(np.float32)
+        M.append(cv2.getAffineTransform(target[t].astype(np.float32), source[t].astype(np.float32)))
+        poly = np.round((target[t] - [x0, y0]) * 16).astype(np.int32)
+        cv2.fillConvexPoly(index, poly, k + 1, lineType=cv2.LINE_8, shift=4)
+    M = np.stack(M)[index]                                                      # (h, w, 2, 3)
+    gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    out = np.stack([M[..., 0, 0] * gx + M[..., 0, 1] * gy + M[..., 0, 2],
+                    M[..., 1, 0] * gx + M[..., 1, 1] * gy + M[..., 1, 2]], -1)
+    return out.astype(np.float32)
 
 
-def _ring(frame: np.ndarray, lmk: np.ndarray) -> np.ndarray:
+def skin_ring(frame: np.ndarray, lmk: np.ndarray) -> np.ndarray:
     """The skin around the lips of ``lmk`` (68, 2): a band of a quarter of the mouth width outside
     the outer lip contour (lipstick, a beard's shadow inside the lips do not count) -> (n, 3)."""
     mw = float(np.linalg.norm(lmk[54] - lmk[48]))
@@ -91,7 +94,7 @@ def _ring(frame: np.ndarray, lmk: np.ndarray) -> np.ndarray:
 def match_colour(patch: np.ndarray, ours: np.ndarray, theirs: np.ndarray,
                  limits: tuple[float, float] = (0.75, 1.33)) -> np.ndarray:
     """The driver's pixels ``patch`` (..., 3) matched to the result: ``ours`` / ``theirs`` (n, 3)
-    the same region (the skin around the lips, ``_ring``) in the result and in the driver frame.
+    the same region (the skin around the lips, ``skin_ring``) in the result and in the driver frame.
     Exposure: the ratio of their median luminance (within ``limits``: a darker skin does not make
     darker teeth); colour: a quarter of the ratio of their channel medians (the light's tint, not
     the skin's). -> float32 in [0, 255]."""
@@ -125,7 +128,7 @@ def teeth_share(image: np.ndarray, lmk68: np.ndarray) -> float:
         return 0.0
     m = np.zeros(image.shape[:2], np.uint8)
     cv2.fillPoly(m, [np.round(lmk68[INNER] * 4).astype(np.int32)], 1, shift=2)
-    inside, skin = image[m > 0].astype(np.float64), _ring(image, lmk68)
+    inside, skin = image[m > 0].astype(np.float64), skin_ring(image, lmk68)
     if len(inside) < 4 or len(skin) < 8:
         return 0.0
     luma = LUMA
@@ -138,15 +141,20 @@ def shows_teeth(image: np.ndarray, lmk68: np.ndarray, share: float = 0.25) -> bo
 
 
 def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndarray,
-                       driver68: np.ndarray, weight: np.ndarray, feather: float = 0.05) -> np.ndarray:
+                       driver68: np.ndarray, weight: np.ndarray, feather: float = 0.05, *,
+                       pick: np.ndarray | None = None, shade: bool = True) -> np.ndarray:
     """frames (F, H, W, 3) uint8 the warped result, target68 (F, 68, 2) its driven landmarks,
-    driver (F, H', W', 3) uint8 the driver frames, driver68 (F, 68, 2) their landmarks, weight (F,)
+    driver (F', H', W', 3) uint8 the driver frames, driver68 (F', 68, 2) their landmarks, weight (F,)
     in [0, 1] (``gate``) -> (F, H, W, 3) uint8 with the driver's inner mouth inside the driven
-    inner lips. The mask is the inner-lip polygon softened by ``feather`` x the mouth width."""
+    inner lips. The mask is the inner-lip polygon softened by ``feather`` x the mouth width.
+    ``pick`` (F,) int: result frame f takes driver frame ``pick[f]`` (default f: F' = F);
+    ``shade``: the ``cavity`` shading (off for frames that are not washed out)."""
     out = frames.copy()
     H, W = frames.shape[1:3]
+    pick = np.arange(len(frames)) if pick is None else np.asarray(pick)
     for f in np.nonzero(weight > 1e-3)[0]:
-        t, d = np.asarray(target68[f], np.float64), np.asarray(driver68[f], np.float64)
+        j = int(pick[f])
+        t, d = np.asarray(target68[f], np.float64), np.asarray(driver68[j], np.float64)
         if not (np.isfinite(t).all() and np.isfinite(d).all()):
             continue
         mw = float(np.linalg.norm(t[54] - t[48]))
@@ -161,11 +169,12 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
         A, _ = cv2.estimateAffinePartial2D(t[48:68].astype(np.float32), d[48:68].astype(np.float32))
         frame_d = frame_t @ A[:, :2].T + A[:, 2] if A is not None else frame_t * dmw / mw
         src = lip_map(np.concatenate([t[48:68], frame_t]), np.concatenate([d[48:68], frame_d]), box)
-        patch = cv2.remap(driver[f], src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        patch = cv2.remap(driver[j], src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         x0, y0, x1, y1 = box
         region = out[f, y0:y1, x0:x1]
-        ours = _ring(frames[f], t)
-        patch = cavity(match_colour(patch, ours, _ring(driver[f], d)), ours)
+        ours = skin_ring(frames[f], t)
+        patch = match_colour(patch, ours, skin_ring(driver[j], d))
+        patch = cavity(patch, ours) if shade else patch
         m = np.zeros(region.shape[:2], np.uint8)
         cv2.fillPoly(m, [np.round((t[INNER] - [x0, y0]) * 4).astype(np.int32)], 1, shift=2)
         sigma = max(0.5, feather * mw)

@@ -5,8 +5,8 @@ background: the person (``engines.segment``) is warped, the background stays, an
 moved away from the background plate shows (the head painted out). The hair and ears follow the
 head's similarity motion (``engines.warp_field``). Then the open mouth (``engines.mouth``: by
 default the driver's teeth and tongue; the source's own teeth if it shows some, until the
-mouth opens much wider), the driver's
-blinks (``engines.eyes``) and, in self mode, the landmark alignment onto the driver (``engines.align``)."""
+mouth opens much wider; a video source's own frames first, ``engines.mouth_bank``), the driver's
+blinks and open eyes (``engines.eyes``) and, in self mode, the landmark alignment onto the driver (``engines.align``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -39,19 +39,34 @@ class WarpFirst(MeshWarp):
                 or cfg.mouth_source in ("auto", "driver"))
 
     def refine(self, inp: EngineInput, cfg, frames: np.ndarray) -> np.ndarray:
-        """What the warp cannot show: the open mouth (``cfg.mouth_source``, ``engines.mouth``) and
-        the driver's blinks (``engines.eyes``, with the "eyes" region)."""
+        """What the warp cannot show: the open mouth (``cfg.mouth_source``, ``engines.mouth``; a
+        video source's own first, ``engines.mouth_bank``) and, with the "eyes" region, the driver's
+        blinks and a shut-eyed source's opened eyes (``engines.eyes``)."""
         from expportrait.engines import eyes, mouth
         target = inp.driven.landmarks68_2d.numpy()                                # (F, 68, 2)
         own = inp.ref_fit.landmarks68_2d[0].numpy()                               # (68, 2)
-        drv = inp.driver_landmarks
-        if cfg.mouth_source == "learned":
+        drv, src = inp.driver_landmarks, cfg.mouth_source
+        taken = np.zeros(len(target), bool)                                       # own frames' mouth
+        if src == "learned":
             frames = mouth.learned_mouth(self.parts, inp, cfg, frames)
-        elif drv is not None and cfg.mouth_source in ("auto", "driver"):
-            own_teeth = cfg.mouth_source == "auto" and mouth.shows_teeth(inp.image, own)
+        elif src in ("auto", "source") and inp.source_frames is not None and inp.source_landmarks is not None:
+            from expportrait.engines.mouth_bank import carry_own_mouth
+            teeth = None if drv is None else np.array([mouth.teeth_share(f, lm) if ok else np.nan for f, lm, ok
+                                                       in zip(inp.driver_frames, drv.ibug68, drv.valid)])
+            frames, pick = carry_own_mouth(frames, target, inp.source_frames, inp.source_landmarks,
+                                           mouth.gate(target, own), own, inp.source_reference, teeth)
+            taken = pick >= 0
+        if drv is not None and src in ("auto", "driver"):
+            own_teeth = src == "auto" and mouth.shows_teeth(inp.image, own)
             weight = mouth.gate(target, own, factor=1.6 if own_teeth else 1.0)   # own teeth first
-            weight = weight * np.asarray(drv.valid, np.float64)
+            weight = weight * np.asarray(drv.valid, np.float64) * ~taken
             frames = mouth.carry_driver_mouth(frames, target, inp.driver_frames, drv.ibug68, weight)
         if drv is not None and "eyes" in cfg.regions:
             frames = eyes.close_eyes(frames, target, own, drv.ibug68, drv.valid)
+            measured = eyes.measured_landmarks(inp.image, own)                    # shut eyes open
+            if measured is not None:
+                frames = eyes.open_eyes(frames, target, measured, own, inp.driver_frames, drv.ibug68, drv.valid)
         return frames
+
+    def wants_mouth_bank(self, cfg) -> bool:
+        return cfg.mouth_source in ("auto", "source")
