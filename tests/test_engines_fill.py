@@ -116,8 +116,18 @@ def test_deterministic_and_bounded():
     a = background_plate(img, mask, seed=3)
     assert np.array_equal(a, background_plate(img, mask, seed=3))
     flat = np.full((120, 120, 3), 77, np.uint8)
-    out = background_plate(flat, _head(120, 120))
+    out = background_plate(flat, _head(120, 120), method="patch")
     assert np.array_equal(out, flat)
+
+
+def test_auto_fills_a_plain_background_smoothly_and_a_textured_one_with_patches():
+    from expportrait.engines.segment import FLAT, ring_texture
+    img, mask = _stripes(), _head()
+    rng = np.random.default_rng(0)
+    wall = np.clip(120 + rng.normal(0, 1.0, img.shape), 0, 255).astype(np.uint8)   # plain, a little noise
+    assert ring_texture(wall, mask) < FLAT < ring_texture(img, mask)
+    assert np.array_equal(background_plate(img, mask), background_plate(img, mask, method="patch"))
+    assert np.array_equal(background_plate(wall, mask), background_plate(wall, mask, method="telea"))
 
 
 @pytest.mark.parametrize("method", ["patch", "telea"])

@@ -308,10 +308,17 @@ def _meshed(image: np.ndarray, candidates: list[Face], mesh: CropMesh) -> list[F
         if any(overlaps(f.box, mesh_box(k.points)) for k in faces):
             continue
         f.points = mesh(image, f.box)
+        if f.points is not None:       # again on the crop its own mesh gives (as a video's next
+            #   frame is): the points no longer depend on which detector's box found the face
+            f.points = _first(mesh(image, mesh_box(f.points)), f.points)
         if f.points is not None and not any(overlaps(mesh_box(f.points), mesh_box(k.points))
                                             for k in faces):
             faces.append(f)
     return faces
+
+
+def _first(*xs):
+    return next((x for x in xs if x is not None), None)
 
 
 def choose(faces: list[Face], index: int, where: str = "") -> Face:

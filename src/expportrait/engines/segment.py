@@ -30,17 +30,21 @@ def plate_mask(person: np.ndarray, box: tuple[int, int, int, int], grow: int = 5
     return np.clip(cv2.GaussianBlur(hole.astype(np.float32), (0, 0), 1.5), 0.0, 1.0)
 
 
-PLATE_METHODS = ("patch", "telea")   # background_plate's fills; the first is the default
+PLATE_METHODS = ("auto", "patch", "telea")   # background_plate's fills; the first is the default
+FLAT = 10.0    # "auto": a ring around the hole with a smaller mean gradient is a plain background
 
 
 def background_plate(image: np.ndarray, mask: np.ndarray, radius: int = 5,
-                     max_side: int | None = 256, method: str = "patch",
+                     max_side: int | None = 256, method: str = "auto",
                      avoid: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
     """The one inpainter: image (H, W, 3) uint8, mask (H, W) in [0, 1] (``plate_mask``) -> (H, W,
     3) uint8: the pixels where mask > 0 painted out, the rest of the image untouched. What the
     background shows where a moving head uncovers it.
 
-    ``method`` "patch" (default): exemplar filling, the hole continued with the background's own
+    ``method`` "auto" (default): "telea" where the known background around the hole is plain
+    (``ring_texture`` under ``FLAT``: a wall, a sky, a studio backdrop, where a smooth fill is what
+    is there and patches would invent structure: the self clip's wall lost 0.3 dB with them), else
+    "patch". "patch": exemplar filling, the hole continued with the background's own
     patches (edges and texture; ``engines.fill.patch_fill``, deterministic for ``seed``); falls
     back to Telea for a hole too small or with too little known background around it. "telea":
     OpenCV's Telea inpainting (``radius``), on the masked box with a margin of known pixels,
@@ -53,12 +57,31 @@ def background_plate(image: np.ndarray, mask: np.ndarray, radius: int = 5,
     hole = (mask > 0).astype(np.uint8)
     if not hole.any():
         return image.copy()
+    if method == "auto":
+        method = "telea" if ring_texture(image, hole, avoid) < FLAT else "patch"
     if method == "patch":
         from expportrait.engines.fill import patch_fill
         out = patch_fill(image, hole > 0, avoid, seed=seed)
         if out is not None:
             return out
     return _telea_plate(image, hole, radius, max_side, avoid)
+
+
+def ring_texture(image: np.ndarray, hole: np.ndarray, avoid: np.ndarray | None = None,
+                 width: int = 16) -> float:
+    """How much structure the background around a hole has: image (H, W, 3) uint8, hole (H, W)
+    (> 0 inside), avoid (H, W) bool or None -> the mean gradient magnitude (Sobel of the grey image
+    blurred by 1 px) over the known pixels within ``width`` px of the hole. Measured: a plain wall
+    2.4, the astronaut's backdrop 8.0, a sky 7.2; railings 22, brick 46, gravel 87."""
+    import cv2
+    g = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY).astype(np.float32),
+                         (0, 0), 1.0)
+    mag = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
+    h = (np.asarray(hole) > 0).astype(np.uint8)
+    ring = (cv2.dilate(h, np.ones((2 * width + 1, 2 * width + 1), np.uint8)) > 0) & (h == 0)
+    if avoid is not None:
+        ring &= ~np.asarray(avoid, bool)
+    return float(mag[ring].mean()) if ring.any() else 0.0
 
 
 def _telea_plate(image: np.ndarray, hole: np.ndarray, radius: int, max_side: int | None,
