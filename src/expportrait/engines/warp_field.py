@@ -33,8 +33,18 @@ def _screen(head, fit: HeadFit, idx) -> torch.Tensor:
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    """x (h, w) float32 Gaussian-blurred by ``sigma`` px (edges replicated). A wide blur (the
+    fade of a large face: sigma ~25 px at 512 px) is done at 1/k of the resolution (k = sigma / 4,
+    a Gaussian 4 px wide there) and resized back: the same smooth field within ~1 %, 5-10x
+    cheaper (its cost grows with the kernel)."""
     import cv2
-    return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    k = int(sigma // 4)
+    if k < 2 or min(x.shape[:2]) < 8 * k:
+        return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    h, w = x.shape[:2]
+    small = cv2.resize(x, (max(1, round(w / k)), max(1, round(h / k))), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / k, borderType=cv2.BORDER_REPLICATE)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 @torch.no_grad()
