@@ -19,7 +19,7 @@ LAYERS = [
     {"generator"},
     {"engines"},
     {"pipeline", "export", "outputs"},
-    {"live"},
+    {"live", "group"},
     {"commands"},
     {"cli", "__main__"},
 ]

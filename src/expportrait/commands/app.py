@@ -212,6 +212,9 @@ def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None, live=None
                           concurrency_id="preview", concurrency_limit=2)   # not queued behind a run
             button.click(run, [source, driving, face, mode, regions, intensity, smooth, reference_frame,
                                max_frames, fps, steps, seed, mouth_source], [result, compare, files, info])
+        with gr.Tab("Group", id="group"):            # every face of a photo, one driver or one each
+            from expportrait.commands.app_group import group_tab
+            group_tab(gr, reenactor, preview_source, _path)
         with gr.Tab("Live", id="live"):
             leave = live_tab(gr, reenactor, live, preview_source, _face_index, _path)
         ui.unload(leave)            # a browser closed or reloaded the page: its live session closed
