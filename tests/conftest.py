@@ -66,3 +66,19 @@ def audio_seconds(path) -> float:
             return 0.0
         s = c.streams.audio[0]
         return sum(f.samples for f in c.decode(s)) / s.rate
+
+
+def browser_or_skip():
+    """The browser tests' guard: -> (chromedriver path, chromium path, selenium.webdriver); the
+    calling module is skipped where there is none (in CI, where CI=1, that is an error), or where
+    gradio or selenium is missing."""
+    import os
+    import shutil
+    driver = shutil.which("chromedriver")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not (driver and chromium):
+        if os.environ.get("CI"):
+            raise RuntimeError("CI needs chromium + chromium-driver (bash scripts/setup.sh --browser)")
+        pytest.skip("no chromium/chromedriver here (bash scripts/setup.sh --browser)", allow_module_level=True)
+    pytest.importorskip("gradio")
+    return driver, chromium, pytest.importorskip("selenium.webdriver")

@@ -5,7 +5,6 @@ a two-person photo and check that face 1 is the one animated; a bad upload shows
 an upload over --max-upload-mb one clear refusal. Skipped only outside CI when no browser is
 installed."""
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,16 +12,9 @@ import time
 import urllib.request
 
 import pytest
-from conftest import write_tiny_checkpoint
+from conftest import browser_or_skip, write_tiny_checkpoint
 
-CHROMEDRIVER = shutil.which("chromedriver")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if not (CHROMEDRIVER and CHROMIUM):
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs chromium + chromium-driver (bash scripts/setup.sh --browser)")
-    pytest.skip("no chromium/chromedriver here (bash scripts/setup.sh --browser)", allow_module_level=True)
-pytest.importorskip("gradio")
-webdriver = pytest.importorskip("selenium.webdriver")
+CHROMEDRIVER, CHROMIUM, webdriver = browser_or_skip()
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 

@@ -10,7 +10,6 @@ import base64
 import io
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,16 +17,9 @@ import time
 
 import numpy as np
 import pytest
-from conftest import write_tiny_checkpoint
+from conftest import browser_or_skip, write_tiny_checkpoint
 
-CHROMEDRIVER = shutil.which("chromedriver")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if not (CHROMEDRIVER and CHROMIUM):
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs chromium + chromium-driver (bash scripts/setup.sh --browser)")
-    pytest.skip("no chromium/chromedriver here (bash scripts/setup.sh --browser)", allow_module_level=True)
-pytest.importorskip("gradio")
-webdriver = pytest.importorskip("selenium.webdriver")
+CHROMEDRIVER, CHROMIUM, webdriver = browser_or_skip()
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 

@@ -130,6 +130,17 @@ def preview_source(path, max_side: int = 1024):
     return picture, video, choices, line
 
 
+def result_panel(gr, prefix: str = "", middle: str = "driver"):
+    """The result's components (inside an open Blocks): the video, source | ``middle`` | result,
+    the downloads and the run info, their elem_ids ``prefix`` + result / compare / downloads / info."""
+    with gr.Row():
+        result = gr.Video(label="Result", elem_id=f"{prefix}result")
+        compare = gr.Video(label=f"Source | {middle} | result", elem_id=f"{prefix}compare")
+    files = gr.File(label="Download", file_count="multiple", elem_id=f"{prefix}downloads")
+    info = gr.Code(label="Run info", language="json", elem_id=f"{prefix}info")
+    return result, compare, files, info
+
+
 def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None, live=None):
     """The app: a Reenact tab (upload, run, download) and a Live tab (``app_live``; ``live``:
     its ``LiveSessions``, made here when not given)."""
@@ -203,11 +214,7 @@ def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None, live=None
             gr.Examples([list(reenactor.samples)], [source, driving],
                         label="Bundled samples (astronaut <- carphone)")
             button = gr.Button("Reenact", variant="primary", elem_id="run")
-            with gr.Row():
-                result = gr.Video(label="Result", elem_id="result")
-                compare = gr.Video(label="Source | driver | result", elem_id="compare")
-            files = gr.File(label="Download", file_count="multiple", elem_id="downloads")
-            info = gr.Code(label="Run info", language="json", elem_id="info")
+            result, compare, files, info = result_panel(gr)
             source.change(show_source, [source], [source_faces, source_player, face, faces_line],
                           concurrency_id="preview", concurrency_limit=2)   # not queued behind a run
             button.click(run, [source, driving, face, mode, regions, intensity, smooth, reference_frame,

@@ -104,11 +104,8 @@ def group_tab(gr, reenactor, preview_source, path_of) -> None:
         max_frames = gr.Number(min(60, reenactor.max_frames), precision=0,
                                label=f"max driving frames (<= {reenactor.max_frames})")
     button = gr.Button("Animate the ticked faces", variant="primary", elem_id="group_run")
-    with gr.Row():
-        result = gr.Video(label="Result", elem_id="group_result")
-        compare = gr.Video(label="Source | drivers | result", elem_id="group_compare")
-    files = gr.File(label="Download", file_count="multiple", elem_id="group_downloads")
-    info = gr.Code(label="Run info", language="json", elem_id="group_info")
+    from expportrait.commands.app import result_panel
+    result, compare, files, info = result_panel(gr, "group_", "drivers")
 
     def show(path):
         pic, _, choices, text = preview_source(path_of(path))
