@@ -191,10 +191,12 @@ class ReenactPipeline:
 
     # ------------------------------------------------------------------ all steps
     def __call__(self, source: Video, driving: Video, *, steps: int | None = None, seed: int = 0,
-                 mode: str | None = None, source_fit=None, driving_fit=None) -> ReenactResult:
+                 mode: str | None = None, source_fit=None, driving_fit=None,
+                 driving_landmarks=None) -> ReenactResult:
         """source: image (1 frame) or video; driving: video (F frames) -> ReenactResult with F
         frames at the source's resolution. Precomputed fits may be injected (tests, demos):
-        ``source_fit`` must then cover exactly the frames ``fit_source`` would select (no mouth bank)."""
+        ``source_fit`` must then cover exactly the frames ``fit_source`` would select (no mouth bank);
+        ``driving_landmarks``: the driver's ``detect_driver`` track, when already found."""
         lap = times = Laps()
 
         self.check_inputs(source, driving)                                        # 1
@@ -207,9 +209,9 @@ class ReenactPipeline:
         lm = source_fit.landmarks68_2d[ref].numpy()                               # the chosen face
         mode = self.resolve_mode(source, driving, mode, np.concatenate([lm.min(0), lm.max(0)]))
         lap("fit_source")
-        drv_lmk = None                                                            # 3
+        drv_lmk = driving_landmarks                                               # 3
         if driving_fit is None:
-            drv_lmk = self.detect_driver(driving)
+            drv_lmk = drv_lmk if drv_lmk is not None else self.detect_driver(driving)
             driving_fit = self.track_driver(driving, drv_lmk)
         if driving_fit.num_frames != len(driving.frames):
             raise UserError(f"driving fit has {driving_fit.num_frames} frames, the video {len(driving.frames)}")

@@ -11,8 +11,8 @@
    one across calls to reuse them) and, when shorter than the longest, held on its last frame or
    looped (``GroupConfig.shorter``) to the longest's length;
 3. per face, the single-face pipeline (``pipeline.ReenactPipeline``, mode cross: each face keeps
-   its place and turns relative to it) with that face's source fit and its driver's fit given,
-   the driver's landmarks found in step 2 (``_SharedDrivers``);
+   its place and turns relative to it) with that face's source fit, its driver's fit and
+   landmarks found in step 2 given;
 4. each face's result goes into one frame at the source's resolution (``compose.Composer``: its
    change kept inside its own part of the photo, so no face drags a neighbour's pixels), once.
 
@@ -96,10 +96,9 @@ def resolve_faces(spec, found: int) -> tuple[int, ...]:
     spec = tuple(int(k) for k in spec)
     if any(k < 0 for k in spec) or len(set(spec)) < len(spec) or not spec:
         raise UserError(f"--face-index takes distinct face numbers >= 0, got {','.join(map(str, spec))}")
-    bad = [k for k in spec if k >= n]
-    if bad:
-        raise UserError(f"--face-index {bad[0]} is out of range: {n} face{'s' if n != 1 else ''} found "
-                        f"(0-{n - 1}); `expportrait faces INPUT` shows them numbered")
+    from expportrait.detection.faces import choose
+    for k in spec:                           # the single-face path's one-line answer
+        choose(range(n), k)
     return tuple(spec)
 
 
@@ -165,21 +164,6 @@ def _lengthened(video: Video, lmk, fit, n: int, shorter: str):
             LandmarkTrack(lmk.points[idx], lmk.valid[idx], lmk.size), fit.frames(torch.as_tensor(idx)))
 
 
-class _SharedDrivers(ReenactPipeline):
-    """``pipe`` itself (its parts, config, tracker and engine, not copies) whose ``detect_driver``
-    returns the landmarks already found for a driving video in ``marks`` ({id: (video, track)})."""
-
-    def __init__(self, pipe: ReenactPipeline, marks: dict):   # a view: nothing is built again
-        self.__dict__.update(pipe.__dict__)
-        self._marks = marks
-
-    def detect_driver(self, driving: Video):
-        hit = self._marks.get(id(driving))
-        if hit is not None and hit[0] is driving:
-            return hit[1]
-        return super().detect_driver(driving)
-
-
 def driving_for_outputs(drivers: list[Video], n: int, shorter: str = "hold") -> Video:
     """The drivers as one ``Video`` for ``outputs.write_outputs``: the distinct ones (``n``
     frames each, ``frame_index``) stacked top to bottom at the first one's width (the compare
@@ -241,17 +225,14 @@ def reenact_group(pipe: ReenactPipeline, source: Video, drivers: list[Video], fa
 
     tracks = tracks if tracks is not None else DriverTracks()
     n = max(len(d.frames) for d in drivers)
-    shared, marks = {}, {}
+    shared = {}
     for d in drivers:                                                   # 2
         if id(d) not in shared:
             t = time.perf_counter()
-            video, lmk, fit = _lengthened(d, *tracks.get(pipe, d), n, cfg.shorter)
-            shared[id(d)] = (video, fit)
-            marks[id(video)] = (video, lmk)
+            shared[id(d)] = _lengthened(d, *tracks.get(pipe, d), n, cfg.shorter)
             times[f"driver {len(shared) - 1}"] = round(time.perf_counter() - t, 3)
     order = {i: list(shared).index(id(d)) for i, d in enumerate(drivers)}
 
-    view = _SharedDrivers(pipe, marks)
     t = time.perf_counter()
     composer = Composer(source.frames[r], places, cfg.compose)
     times["partition"] = round(time.perf_counter() - t, 3)
@@ -262,7 +243,7 @@ def reenact_group(pipe: ReenactPipeline, source: Video, drivers: list[Video], fa
             t = time.perf_counter()
             pipe.tracker.cfg = replace(own, face_index=k)
             d = drivers[i if len(drivers) > 1 else 0]
-            video, fit = shared[id(d)]
+            video, lmk, fit = shared[id(d)]
             source_fit = None
             try:
                 if len(source.frames) == 1:   # a photo: the face's landmarks found in step 1
@@ -270,8 +251,8 @@ def reenact_group(pipe: ReenactPipeline, source: Video, drivers: list[Video], fa
                     stages = pipe.config.source_stages or pipe.engine.source_stages
                     source_fit = pipe.tracker.fit(source.frames, source.fps, "source", stages=stages,
                                                   face_index=k, landmarks=marks_k)
-                res = view(source, video, steps=steps, seed=seed, mode="cross",
-                           source_fit=source_fit, driving_fit=fit)
+                res = pipe(source, video, steps=steps, seed=seed, mode="cross", source_fit=source_fit,
+                           driving_fit=fit, driving_landmarks=lmk)
             except UserError as exc:
                 raise UserError(f"face {k}: {exc}") from None
             times[f"face {k}"] = round(time.perf_counter() - t, 3)
