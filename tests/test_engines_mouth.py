@@ -58,6 +58,28 @@ def test_driver_mouth_fills_the_open_lips_and_nothing_else():
     assert np.array_equal(carry_driver_mouth(res[None], t[None], drv[None], d[None], np.zeros(1)), res[None])
 
 
+def test_teeth_stay_bright_on_a_pale_source():
+    """A driver's dim teeth (0.9x its own skin) carried into a pale source (skin twice as
+    bright) stay teeth: as bright against the source's skin as they were against the driver's,
+    not shaded into the cavity (Audrey's teeth clip showed none)."""
+    import cv2
+
+    from expportrait.engines.mouth import LUMA, carry_driver_mouth, skin_ring
+    H = W = 160
+    res = np.tile(np.array([245, 225, 215], np.uint8), (H, W, 1))
+    t = _lips(80, 90, 60, 20)
+    cv2.fillPoly(res, [np.round(t[60:68]).astype(np.int32)], (20, 10, 10))
+    drv = np.tile(np.array([130, 100, 85], np.uint8), (120, 120, 1))
+    d = _lips(60, 60, 40, 14)
+    cv2.fillPoly(drv, [np.round(d[60:68]).astype(np.int32)], (100, 100, 95))     # dim teeth
+    out = carry_driver_mouth(res[None], t[None], drv[None], d[None], np.ones(1))[0]
+    inner = np.zeros((H, W), np.uint8)
+    cv2.fillPoly(inner, [np.round(t[60:68]).astype(np.int32)], 1)
+    core = cv2.erode(inner, np.ones((7, 7), np.uint8)) > 0
+    skin = np.median(skin_ring(out, t) @ LUMA)
+    assert np.median(out[core] @ LUMA) > 0.75 * skin
+
+
 def _similar(lm, angle, scale, shift):
     """lm (68, 2) rotated by ``angle`` radians and scaled about its mouth centre, then shifted."""
     c = lm[48:68].mean(0)

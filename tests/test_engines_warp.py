@@ -2,6 +2,7 @@
 expressions, the still background), BFM coarse."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -159,6 +160,21 @@ def test_unfold_removes_a_fold_locally():
     ux, uy, det = unfold(mapx, mapy, gx, gy, np.ones((64, 64), bool))
     assert det.min() > 0 and np.allclose(det, jacobian(ux, uy))
     assert np.array_equal(ux[:, :20], mapx[:, :20]) and np.array_equal(ux[:, 45:], mapx[:, 45:])
+
+
+def test_unfold_removes_a_fold_at_the_edge_of_what_counts():
+    """A fold next to where ``where`` ends (the rolled neck's displacement dropping to the still
+    collar's) is smoothed on both sides of that edge: a blend cut at it folded the map along it
+    (the Queen's collar at -1.55 on the unseen benchmark)."""
+    from expportrait.engines.warp_field import unfold
+    gy, gx = np.mgrid[0:96, 0:96].astype(np.float32)
+    dx = np.where(gx < 48, 16.0, 0.0).astype(np.float32)                          # neck | collar
+    mapx = gx + cv2.GaussianBlur(dx, (0, 0), 1.5)
+    where = gx < 52                                                               # edge beside it
+    _, _, raw = unfold(mapx, gy, gx, gy, where, iters=0)
+    assert raw[where].min() < -1.0
+    _, _, det = unfold(mapx, gy, gx, gy, where)
+    assert det[where].min() > 0
 
 
 def test_clothes_below_the_chin_stay_and_the_neck_skin_may_move():

@@ -34,6 +34,10 @@ from expportrait.engines.conditions import crop_conditions
 MOUTH_SOURCES = ("auto", "source", "driver", "learned", "none")
 OUTER, INNER = slice(48, 60), slice(60, 68)        # 68-point lips
 LUMA = np.array([0.299, 0.587, 0.114])             # Rec. 601 luminance of RGB
+INSET = 0.35              # ``inset_lips``: of each column's half gap
+TEETH_GAIN = (0.75, 2.0)   # the driver's mouth follows the source skin's exposure within these:
+#   teeth stay as bright against a pale skin as they were against the driver's (a darker skin
+#   does not make darker teeth)
 
 
 def opening(lmk68: np.ndarray) -> np.ndarray:
@@ -107,16 +111,18 @@ def match_colour(patch: np.ndarray, ours: np.ndarray, theirs: np.ndarray,
     return np.clip(patch.astype(np.float32) * (g * tint).astype(np.float32), 0, 255)
 
 
-def cavity(patch: np.ndarray, skin: np.ndarray, dark: float = 0.3) -> np.ndarray:
-    """The mouth's inside is in the lips' shadow: pixels of ``patch`` (..., 3) float darker than
-    the teeth (under 0.9x the median luminance of ``skin`` (n, 3), the skin around the lips) are
-    darkened down to ``dark`` x, the teeth kept, so the opening still reads as one (a low-resolution
-    driver's mouth is washed out)."""
+def cavity(patch: np.ndarray, raw: np.ndarray, skin: np.ndarray, dark: float = 0.3) -> np.ndarray:
+    """The mouth's inside is in the lips' shadow: pixels of ``patch`` (..., 3) float whose
+    driver pixels ``raw`` (..., 3) are darker than teeth (under 0.9x the median luminance of
+    ``skin`` (n, 3), the skin around the driver's lips) are darkened down to ``dark`` x, the teeth
+    kept, so the opening still reads as one (a low-resolution driver's mouth is washed out). Teeth
+    are judged against the driver's own skin: after the exposure match a pale source's skin would
+    otherwise make every tooth look dark."""
     if len(skin) < 8:
         return patch
     luma = LUMA.astype(np.float32)
     ref = max(float(np.median(skin @ luma)), 1.0)
-    t = np.clip((patch @ luma / ref - 0.55) / 0.35, 0.0, 1.0)[..., None]
+    t = np.clip((raw.astype(np.float32) @ luma / ref - 0.55) / 0.35, 0.0, 1.0)[..., None]
     return patch * (dark + (1.0 - dark) * t)
 
 
@@ -165,6 +171,7 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
         if box[2] - box[0] < 4 or box[3] - box[1] < 4:
             continue
         frame_t = np.array([lo, [hi[0], lo[1]], hi, [lo[0], hi[1]]])            # a frame around the lips
+        d = inset_lips(d)
         dmw = float(np.linalg.norm(d[54] - d[48]))
         A, _ = cv2.estimateAffinePartial2D(t[48:68].astype(np.float32), d[48:68].astype(np.float32))
         frame_d = frame_t @ A[:, :2].T + A[:, 2] if A is not None else frame_t * dmw / mw
@@ -172,15 +179,29 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
         patch = cv2.remap(driver[j], src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         x0, y0, x1, y1 = box
         region = out[f, y0:y1, x0:x1]
-        ours = skin_ring(frames[f], t)
-        patch = match_colour(patch, ours, skin_ring(driver[j], d))
-        patch = cavity(patch, ours) if shade else patch
+        ours, theirs = skin_ring(frames[f], t), skin_ring(driver[j], d)
+        matched = match_colour(patch, ours, theirs, TEETH_GAIN)
+        patch = cavity(matched, patch, theirs) if shade else matched
         m = np.zeros(region.shape[:2], np.uint8)
         cv2.fillPoly(m, [np.round((t[INNER] - [x0, y0]) * 4).astype(np.int32)], 1, shift=2)
         sigma = max(0.5, feather * mw)
         a = cv2.GaussianBlur(cv2.erode(m, np.ones((3, 3), np.uint8)).astype(np.float32), (0, 0), sigma)
         a = (np.minimum(a * 2.0, 1.0) * m * weight[f])[..., None]             # inside the lips only
         out[f, y0:y1, x0:x1] = np.clip(a * patch + (1 - a) * region + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def inset_lips(lmk68: np.ndarray, inset: float = INSET) -> np.ndarray:
+    """(68, 2) landmarks -> a copy with the inner lips' upper (61-63) and lower (65-67) points
+    moved ``inset`` of the way to their column's midpoint. MediaPipe's inner-lip contour (the
+    driver's ``ibug68``) lies on the lips' red, a fifth of the gap above and below where teeth
+    and cavity begin: carried as they are, the driver's lip edges became a dark band over the
+    result's teeth (and dlib then read the result's mouth as narrower)."""
+    out = np.array(lmk68, np.float64)
+    up, lo = [61, 62, 63], [67, 66, 65]
+    mid = 0.5 * (out[up] + out[lo])
+    out[up] += inset * (mid - out[up])
+    out[lo] += inset * (mid - out[lo])
     return out
 
 

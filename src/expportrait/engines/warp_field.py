@@ -166,9 +166,10 @@ def unfold(mapx: np.ndarray, mapy: np.ndarray, gx: np.ndarray, gy: np.ndarray, w
     """A backward map (h, w) x 2 over the output grid gx, gy that folds somewhere (the far side
     of the nose when the head turns: the projected mesh overlaps itself) -> (mapx, mapy float32,
     its Jacobian determinant (h, w)) with the displacement smoothed where the determinant is below
-    ``min_det`` inside ``where`` (h, w) bool, over a wider neighbourhood each round and blended in;
-    the best map found is kept (the smallest determinant inside ``where`` the largest), so it
-    never makes a fold worse. Small folds go; a large one (a strong roll's neck) may remain."""
+    ``min_det`` inside ``where`` (h, w) bool, over a wider neighbourhood each round and blended in
+    (on both sides of ``where``'s edge: a blend cut there folds the map along it, as it did at the
+    collar under a rolled head); the best map found is kept (the smallest determinant inside
+    ``where`` the largest), so it never makes a fold worse."""
     import cv2
     mapx, mapy = mapx.astype(np.float32), mapy.astype(np.float32)
     det = jacobian(mapx, mapy)
@@ -176,7 +177,6 @@ def unfold(mapx: np.ndarray, mapy: np.ndarray, gx: np.ndarray, gy: np.ndarray, w
     def worst(dt):
         return float(dt[where].min()) if where.any() else 1.0
     best = (worst(det), mapx, mapy, det)
-    wt = where.astype(np.float32)
     for k in range(iters):
         bad = (det < min_det) & where
         if not bad.any():
@@ -185,7 +185,7 @@ def unfold(mapx: np.ndarray, mapy: np.ndarray, gx: np.ndarray, gy: np.ndarray, w
         grow = cv2.dilate(bad.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(np.float32)
         d = np.stack([mapx - gx, mapy - gy], -1)
         smooth = cv2.GaussianBlur(d, (0, 0), 0.5 * r)
-        g = np.minimum(cv2.GaussianBlur(grow, (0, 0), 0.5 * r) * 2.0, 1.0) * wt
+        g = np.minimum(cv2.GaussianBlur(grow, (0, 0), 0.5 * r) * 2.0, 1.0)
         d = d + g[..., None] * (smooth - d)          # blended in: no new seam at its edge
         mapx, mapy = (gx + d[..., 0]).astype(np.float32), (gy + d[..., 1]).astype(np.float32)
         det = jacobian(mapx, mapy)
