@@ -177,6 +177,27 @@ def test_unfold_removes_a_fold_at_the_edge_of_what_counts():
     assert det[where].min() > 0
 
 
+def test_clothes_stay_in_front_of_the_driven_neck_and_behind_the_face():
+    """Where the driven mesh reaches over the still clothes (a strongly rolled head over its
+    collar) the clothes keep their pixels; inside the driven face the mesh's motion wins (a lowered
+    chin covers the collar)."""
+    from expportrait.engines.warp_field import _warp_roi
+    img = _image(96, 96)
+    gy, gx = np.mgrid[0:96, 0:96].astype(np.float32)
+    cover = gy < 72                                                                # the mesh
+    back = np.stack([gx + 6.0, gy], -1).astype(np.float32)                         # moved 6 px
+    clothes = (gy >= 50).astype(np.float32)                                        # the collar
+    face = (gy < 56).astype(np.float32)                                            # jaw line at 56
+    lip = np.array([[40, 20], [50, 20], [50, 22], [40, 22]], np.float32)           # shut, covered
+    kw = dict(sigma=4.0, lip=lip, src_lip=lip, src_open=20.0, clothes=clothes)
+    before = _warp_roi(img, back, cover, gx, gy, **kw)
+    after = _warp_roi(img, back, cover, gx, gy, face=face, **kw)
+    assert not np.array_equal(before[60:70, 10:80], img[60:70, 10:80])           # dragged along
+    assert np.array_equal(after[60:70, 10:80], img[60:70, 10:80])                # stays
+    assert np.array_equal(after[10:45, 10:80], before[10:45, 10:80])             # the face moves
+    assert not np.array_equal(after[10:45, 10:80], img[10:45, 10:80])
+
+
 def test_clothes_below_the_chin_stay_and_the_neck_skin_may_move():
     """engines.segment.clothes_mask: a blue shirt under a skin-coloured face and neck is marked
     still from a little below the chin on; the neck's skin and everything above the chin are not."""

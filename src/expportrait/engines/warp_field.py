@@ -134,7 +134,9 @@ class WarpField:
             jac = []
             roi = _warp_roi(image, back[j], cover[j], gx, gy, sigma,
                             driven.landmarks68_2d[i, INNER_LIP].numpy(), self.src_lip, self.src_open,
-                            person, rigid, jac, None if person is None else self.clothes[y0:y1, x0:x1])
+                            person, rigid, jac, None if person is None else self.clothes[y0:y1, x0:x1],
+                            None if person is None else _face_region(driven.landmarks68_2d[i].numpy(), x0, y0,
+                                                                     y1 - y0, x1 - x0))
             if person is not None:
                 roi = _composite(roi, image[y0:y1, x0:x1], self.plate[y0:y1, x0:x1],
                                  person[y0:y1, x0:x1], self.hole[y0:y1, x0:x1])
@@ -270,6 +272,17 @@ def _rigid_displacement(B: np.ndarray, gx, gy, head_up) -> np.ndarray:
     return np.stack([sx - gx, sy - gy, w], -1).astype(np.float32)
 
 
+def _face_region(lmk: np.ndarray, x0: int, y0: int, h: int, w: int) -> np.ndarray:
+    """68 driven landmarks (image px) -> (h, w) float32 in [0, 1] over the ROI at (x0, y0): the
+    face inside its jaw line (0-16) and brows (26-17), edges softened by 2 px."""
+    import cv2
+    m = np.zeros((h, w), np.float32)
+    poly = np.concatenate([lmk[0:17], lmk[26:16:-1]]) - [x0, y0]
+    if np.isfinite(poly).all():
+        cv2.fillPoly(m, [np.round(poly * 4).astype(np.int32)], 1.0, shift=2)
+    return cv2.GaussianBlur(m, (0, 0), 2.0)
+
+
 def _roi(points: torch.Tensor, pad: float, H: int, W: int) -> tuple[int, int, int, int]:
     """points (N, 2) px -> (x0, y0, x1, y1) their bounding box grown by ``pad``, inside the image."""
     lo = points.min(0).values.numpy() - pad
@@ -279,7 +292,8 @@ def _roi(points: torch.Tensor, pad: float, H: int, W: int) -> tuple[int, int, in
 
 
 def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=None,
-              rigid=None, jac: list | None = None, clothes: np.ndarray | None = None) -> np.ndarray:
+              rigid=None, jac: list | None = None, clothes: np.ndarray | None = None,
+              face: np.ndarray | None = None) -> np.ndarray:
     """One frame inside the ROI: back (h, w, 2) the photo pixel each covered pixel shows, cover
     (h, w) bool, gx/gy (h, w) the ROI's image pixel coordinates -> (h, w, 3) uint8, or (h, w, 5)
     with the person mask (H, W) warped the same way and the pixel's displacement (1 from 2 px
@@ -304,6 +318,10 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
     if clothes is not None:  # the clothes under the head keep their place (``clothes_mask``)
         outside = outside * (1.0 - clothes[..., None])
     disp = alpha * d + (1 - alpha) * outside
+    if clothes is not None and face is not None:   # the clothes are in front of the driven neck
+        #   (a strongly rolled head's mesh reaches over the collar and cut it along its rim); the
+        #   driven face (``face``) is in front of them (a lowered chin covers the collar)
+        disp = disp * (1.0 - clothes * (1.0 - face))[..., None]
     mapx, mapy = gx + disp[..., 0], gy + disp[..., 1]
     lip = lip.astype(np.float32)
     hole = np.zeros(m.shape, np.uint8)
