@@ -58,26 +58,38 @@ def test_driver_mouth_fills_the_open_lips_and_nothing_else():
     assert np.array_equal(carry_driver_mouth(res[None], t[None], drv[None], d[None], np.zeros(1)), res[None])
 
 
+def _with_cheeks(lm, cx, cy, r):
+    """lm (68, 2) with the cheek polygons (``segment.CHEEKS``) as squares of side r/2 centred r
+    left and right of (cx, cy)."""
+    from expportrait.engines.segment import CHEEKS
+    lm = lm.copy()
+    for side, poly in zip((-1, 1), CHEEKS):
+        a = np.linspace(0, 2 * np.pi, len(poly), endpoint=False)
+        lm[list(poly)] = np.stack([cx + side * r + r / 4 * np.cos(a), cy + r / 4 * np.sin(a)], 1)
+    return lm
+
+
 def test_teeth_stay_bright_on_a_pale_source():
     """A driver's dim teeth (0.9x its own skin) carried into a pale source (skin twice as
     bright) stay teeth: as bright against the source's skin as they were against the driver's,
     not shaded into the cavity (Audrey's teeth clip showed none)."""
     import cv2
 
-    from expportrait.engines.mouth import LUMA, carry_driver_mouth, skin_ring
+    from expportrait.engines.mouth import LUMA, carry_driver_mouth
+    from expportrait.engines.segment import cheek_pixels
     H = W = 160
     res = np.tile(np.array([245, 225, 215], np.uint8), (H, W, 1))
-    t = _lips(80, 90, 60, 20)
+    t = _with_cheeks(_lips(80, 90, 60, 20), 80, 50, 30)
     cv2.fillPoly(res, [np.round(t[60:68]).astype(np.int32)], (20, 10, 10))
     drv = np.tile(np.array([130, 100, 85], np.uint8), (120, 120, 1))
-    d = _lips(60, 60, 40, 14)
+    d = _with_cheeks(_lips(60, 60, 40, 14), 60, 30, 22)
     cv2.fillPoly(drv, [np.round(d[60:68]).astype(np.int32)], (100, 100, 95))     # dim teeth
     out = carry_driver_mouth(res[None], t[None], drv[None], d[None], np.ones(1))[0]
     inner = np.zeros((H, W), np.uint8)
     cv2.fillPoly(inner, [np.round(t[60:68]).astype(np.int32)], 1)
     core = cv2.erode(inner, np.ones((7, 7), np.uint8)) > 0
-    skin = np.median(skin_ring(out, t) @ LUMA)
-    assert np.median(out[core] @ LUMA) > 0.75 * skin
+    skin = np.median(cheek_pixels(out, t) @ LUMA)
+    assert len(cheek_pixels(out, t)) > 50 and np.median(out[core] @ LUMA) > 0.75 * skin
 
 
 def _similar(lm, angle, scale, shift):

@@ -7,7 +7,8 @@
   driven inner-lip contour, as *Bringing Portraits to Life* (Averbuch-Elor et al. 2017) does: a
   piecewise-affine map on the 68-point lips (``lip_map``) takes each result pixel inside the
   lips to the driver frame, the driver's pixels are matched in exposure and tint to the skin
-  around the result's lips (``match_colour`` on ``skin_ring``: the source's skin, not the driver's),
+  on the result's cheeks (``match_colour`` on ``segment.cheek_pixels``: the source's skin and
+  light, not the driver's; not the lips' surroundings, a beard or a shadow there),
   shaded like a mouth (``cavity``) and blended with a feathered inner-lip mask, gated on how much
   wider the driven mouth opens than the source's (``gate``; smoothed over time).
   ``carry_driver_mouth``.
@@ -30,6 +31,7 @@ import numpy as np
 
 from expportrait.data.crop import crop, crop_affine, paste_back
 from expportrait.engines.conditions import crop_conditions
+from expportrait.engines.segment import cheek_pixels
 
 MOUTH_SOURCES = ("auto", "source", "driver", "learned", "none")
 OUTER, INNER = slice(48, 60), slice(60, 68)        # 68-point lips
@@ -98,7 +100,7 @@ def skin_ring(frame: np.ndarray, lmk: np.ndarray) -> np.ndarray:
 def match_colour(patch: np.ndarray, ours: np.ndarray, theirs: np.ndarray,
                  limits: tuple[float, float] = (0.75, 1.33)) -> np.ndarray:
     """The driver's pixels ``patch`` (..., 3) matched to the result: ``ours`` / ``theirs`` (n, 3)
-    the same region (the skin around the lips, ``skin_ring``) in the result and in the driver frame.
+    the same region (the cheeks, ``segment.cheek_pixels``) in the result and in the driver frame.
     Exposure: the ratio of their median luminance (within ``limits``: a darker skin does not make
     darker teeth); colour: a quarter of the ratio of their channel medians (the light's tint, not
     the skin's). -> float32 in [0, 255]."""
@@ -113,16 +115,16 @@ def match_colour(patch: np.ndarray, ours: np.ndarray, theirs: np.ndarray,
 
 def cavity(patch: np.ndarray, raw: np.ndarray, skin: np.ndarray, dark: float = 0.3) -> np.ndarray:
     """The mouth's inside is in the lips' shadow: pixels of ``patch`` (..., 3) float whose
-    driver pixels ``raw`` (..., 3) are darker than teeth (under 0.9x the median luminance of
-    ``skin`` (n, 3), the skin around the driver's lips) are darkened down to ``dark`` x, the teeth
-    kept, so the opening still reads as one (a low-resolution driver's mouth is washed out). Teeth
-    are judged against the driver's own skin: after the exposure match a pale source's skin would
-    otherwise make every tooth look dark."""
+    driver pixels ``raw`` (..., 3) are darker than teeth (under 0.7x the median luminance of
+    ``skin`` (n, 3), the driver's cheeks; teeth are those above 0.75x) are darkened, down to
+    ``dark`` x at 0.45x, the teeth kept, so the opening still reads as one (a low-resolution
+    driver's mouth is washed out). Teeth are judged against the driver's own skin: after the
+    exposure match a pale source's skin would otherwise make every tooth look dark."""
     if len(skin) < 8:
         return patch
     luma = LUMA.astype(np.float32)
     ref = max(float(np.median(skin @ luma)), 1.0)
-    t = np.clip((raw.astype(np.float32) @ luma / ref - 0.55) / 0.35, 0.0, 1.0)[..., None]
+    t = np.clip((raw.astype(np.float32) @ luma / ref - 0.45) / 0.25, 0.0, 1.0)[..., None]
     return patch * (dark + (1.0 - dark) * t)
 
 
@@ -179,13 +181,15 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
         patch = cv2.remap(driver[j], src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         x0, y0, x1, y1 = box
         region = out[f, y0:y1, x0:x1]
-        ours, theirs = skin_ring(frames[f], t), skin_ring(driver[j], d)
+        ours, theirs = cheek_pixels(frames[f], t), cheek_pixels(driver[j], d)   # lit like the face
         matched = match_colour(patch, ours, theirs, TEETH_GAIN)
         patch = cavity(matched, patch, theirs) if shade else matched
         m = np.zeros(region.shape[:2], np.uint8)
         cv2.fillPoly(m, [np.round((t[INNER] - [x0, y0]) * 4).astype(np.int32)], 1, shift=2)
-        sigma = max(0.5, feather * mw)
-        a = cv2.GaussianBlur(cv2.erode(m, np.ones((3, 3), np.uint8)).astype(np.float32), (0, 0), sigma)
+        gap = float(m.sum()) / max(mw, 1.0)              # the opening's mean height, px
+        sigma = max(0.5, min(feather * mw, 0.15 * gap))  # a small mouth is not feathered away
+        inner = cv2.erode(m, np.ones((3, 3), np.uint8)) if gap >= 8 else m
+        a = cv2.GaussianBlur(inner.astype(np.float32), (0, 0), sigma)
         a = (np.minimum(a * 2.0, 1.0) * m * weight[f])[..., None]             # inside the lips only
         out[f, y0:y1, x0:x1] = np.clip(a * patch + (1 - a) * region + 0.5, 0, 255).astype(np.uint8)
     return out

@@ -114,6 +114,20 @@ def _telea_plate(image: np.ndarray, hole: np.ndarray, radius: int, max_side: int
     return out
 
 
+CHEEKS = ((1, 2, 3, 31, 41, 40, 39), (15, 14, 13, 35, 46, 47, 42))   # 68-point polygons under the eyes
+
+
+def cheek_pixels(image: np.ndarray, lmk68: np.ndarray) -> np.ndarray:
+    """image (H, W, C) and its 68 landmarks -> (n, C) float64 the pixels of both cheeks (under the
+    eyes, beside the nose): the face's own skin and light, away from lips, beard and shadows."""
+    import cv2
+    m = np.zeros(image.shape[:2], np.uint8)
+    lmk = np.asarray(lmk68, np.float64)
+    for poly in CHEEKS:
+        cv2.fillPoly(m, [np.round(lmk[list(poly)]).astype(np.int32)], 1)
+    return image[m > 0].reshape(-1, image.shape[-1]).astype(np.float64)
+
+
 def clothes_mask(image: np.ndarray, lmk68: np.ndarray, below: float = 0.08, feather: float = 2.0,
                  tolerance: float = 3.0) -> np.ndarray:
     """What stays still below the head: image (H, W, 3) uint8 and its 68 landmarks -> (H, W)
@@ -125,10 +139,7 @@ def clothes_mask(image: np.ndarray, lmk68: np.ndarray, below: float = 0.08, feat
     lmk = np.asarray(lmk68, np.float64)
     H, W = image.shape[:2]
     ycc = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2YCrCb).astype(np.float64)
-    cheeks = np.zeros((H, W), np.uint8)
-    for poly in ((1, 2, 3, 31, 41, 40, 39), (15, 14, 13, 35, 46, 47, 42)):   # under the eyes
-        cv2.fillPoly(cheeks, [np.round(lmk[list(poly)]).astype(np.int32)], 1)
-    skin = ycc[cheeks > 0][:, 1:]
+    skin = cheek_pixels(ycc, lmk)[:, 1:]
     if len(skin) < 20:
         return np.zeros((H, W), np.float32)
     mu, cov = skin.mean(0), np.cov(skin.T) + np.eye(2) * 4.0
