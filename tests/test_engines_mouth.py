@@ -238,3 +238,17 @@ def test_a_single_frame_source_has_no_mouth_bank_and_warp_first_keeps_todays_mou
     want = carry_driver_mouth(res, t[None], drv, d[None], gate(t[None], own))
     assert np.array_equal(got, want) and not np.array_equal(got, res)
     assert np.array_equal(engine.refine(inp, PipelineConfig(mouth_source="source", regions=("lips",)), res), res)
+
+
+def test_over_exposed_teeth_turn_white_not_orange():
+    """match_colour with a large gain: a yellowish tooth keeps its luminance (255 where it
+    overflows) and loses colour instead of saturating channel by channel into orange."""
+    from expportrait.engines.mouth import LUMA, match_colour
+    tooth = np.array([[200.0, 150.0, 60.0]])
+    skin_ours, skin_theirs = np.full((20, 3), 220.0), np.full((20, 3), 110.0)    # gain 2, no tint
+    out = match_colour(tooth, skin_ours, skin_theirs, (0.75, 2.0))[0]
+    naive = np.clip(tooth[0] * 2.0, 0, 255)                                     # (255, 255, 120)
+    assert out.max() <= 255 and abs(out @ LUMA - min(tooth[0] @ LUMA * 2, 255)) < 1.0
+    assert np.ptp(out) < 0.5 * np.ptp(naive) and out[2] > naive[2] + 50
+    dim = match_colour(np.array([[100.0, 75.0, 30.0]]), skin_ours, skin_theirs, (0.75, 2.0))[0]
+    assert np.allclose(dim, [200.0, 150.0, 60.0], atol=1e-3)                   # no overflow: plain gain

@@ -103,14 +103,20 @@ def match_colour(patch: np.ndarray, ours: np.ndarray, theirs: np.ndarray,
     the same region (the cheeks, ``segment.cheek_pixels``) in the result and in the driver frame.
     Exposure: the ratio of their median luminance (within ``limits``: a darker skin does not make
     darker teeth); colour: a quarter of the ratio of their channel medians (the light's tint, not
-    the skin's). -> float32 in [0, 255]."""
+    the skin's). A pixel pushed past 255 keeps its luminance and loses colour (over-exposed teeth
+    turn white, not orange: clipping each channel alone saturated yellowish teeth). -> float32 in
+    [0, 255]."""
     if len(ours) < 8 or len(theirs) < 8:
         return patch.astype(np.float32)
     luma = LUMA
     a, b = np.median(ours, 0), np.median(theirs, 0)
     g = float(np.clip((a @ luma) / max(b @ luma, 1.0), *limits))
     tint = np.clip((a / max(a @ luma, 1.0)) / np.maximum(b / max(b @ luma, 1.0), 1e-3), 0.7, 1.4) ** 0.25
-    return np.clip(patch.astype(np.float32) * (g * tint).astype(np.float32), 0, 255)
+    out = patch.astype(np.float32) * (g * tint).astype(np.float32)
+    y = np.minimum(out @ luma.astype(np.float32), 255.0)[..., None]
+    top = out.max(-1, keepdims=True)
+    k = np.where(top > 255.0, (255.0 - y) / np.maximum(top - y, 1e-3), 1.0)      # toward grey
+    return np.clip(y + (out - y) * k, 0, 255)
 
 
 def cavity(patch: np.ndarray, raw: np.ndarray, skin: np.ndarray, dark: float = 0.3) -> np.ndarray:
