@@ -24,8 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from expportrait.detection.faces import (CropMesh, FaceDetector, choose, crop_moved, crop_transform, find_faces,
-                                         iou, mesh_box)
+from expportrait.detection.faces import DEFAULT_DETECTOR, FaceFollower
 from expportrait.detection.landmarks import MP_TO_IBUG68, LandmarkTrack
 from expportrait.head.geometry import head_to_camera
 from expportrait.render.camera import project
@@ -152,11 +151,9 @@ class FrameTracker:
     def __init__(self, head, face_index: int = 0, detector: str | None = None, fov_deg: float = 30.0,
                  base: BaseStageConfig = BaseStageConfig(), min_cutoff: float = 1.5, beta: float = 0.3):
         self.head, self.face_index, self.fov_deg, self.base = head, face_index, fov_deg, base
-        self.detector = FaceDetector(detector) if detector else FaceDetector()
-        self.refind = FaceDetector("mediapipe")     # a lost face: no dlib fallback on every frame
-        self.still, self.mesh = CropMesh(static=True), CropMesh(static=False)
+        self.follow = FaceFollower(face_index, detector or DEFAULT_DETECTOR, refind="mediapipe",
+                                   identify=False)   # a lost face: no dlib on every camera frame
         self.filter = OneEuro(min_cutoff, beta)
-        self.box = self.crop = None
         self.solver = self.reference = self.last = None
         self.shape = self.camera = None
         self._reset = False
@@ -167,32 +164,11 @@ class FrameTracker:
         self._reset = True
 
     def close(self) -> None:
-        self.detector.close()
-        self.refind.close()
-        self.still.close()
-        self.mesh.close()
+        self.follow.close()
 
     # ------------------------------------------------------------------ the face
     def _points(self, frame: np.ndarray) -> np.ndarray | None:
-        p = None
-        if self.box is None:
-            faces = find_faces(frame, self.detector, self.still)
-            if not faces:
-                return None
-            p = choose(faces, self.face_index, " in the first frame").points
-        else:
-            if self.crop is not None:
-                p = self.mesh(frame, self.box, self.crop)
-            if p is None:                                   # lost: the face nearest to where it was
-                faces = find_faces(frame, self.refind, self.still)
-                near = [f for f in faces if iou(f.box, self.box) > 0.2]
-                p = max(near, key=lambda f: iou(f.box, self.box)).points if near else None
-        if p is not None:
-            box = mesh_box(p)
-            if self.crop is None or crop_moved(self.crop, box):
-                self.crop = crop_transform(box)
-            self.box = box
-        return p
+        return self.follow(frame, " in the first frame")
 
     # ------------------------------------------------------------------ the fit
     def _calibrate(self, frame: np.ndarray, points: np.ndarray) -> torch.Tensor:
