@@ -141,6 +141,19 @@ def result_panel(gr, prefix: str = "", middle: str = "driver"):
     return result, compare, files, info
 
 
+def show_result(gr, call) -> tuple:
+    """A result panel's values (``result_panel``) from ``call() -> (result.mp4, compare.mp4, info
+    dict)``: a ``UserError`` becomes the app's one error line, ``info["warnings"]`` toasts."""
+    from expportrait.errors import UserError
+    try:
+        out, cmp, info = call()
+    except UserError as exc:
+        raise gr.Error(str(exc)) from None
+    for w in info["warnings"]:
+        gr.Warning(w)
+    return out, cmp, [out, cmp], json.dumps(info, indent=1)
+
+
 def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None, live=None):
     """The app: a Reenact tab (upload, run, download) and a Live tab (``app_live``; ``live``:
     its ``LiveSessions``, made here when not given)."""
@@ -148,22 +161,14 @@ def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None, live=None
 
     from expportrait.commands.app_live import LiveSessions, live_tab
     from expportrait.engines.mouth import MOUTH_SOURCES
-    from expportrait.errors import UserError
 
     def run(source, driving, face, mode, regions, intensity, smooth, reference_frame, max_frames,
             fps, steps, seed, mouth_source, progress=gr.Progress(track_tqdm=True)):
         progress(0.0, desc="loading")
-        try:
-            out, cmp, info = reenactor(_path(source), _path(driving), mode=mode, regions=regions,
-                                       intensity=intensity, smooth=smooth,
-                                       reference_frame=reference_frame, max_frames=max_frames,
-                                       fps=fps or None, steps=steps or None, seed=seed,
-                                       face_index=_face_index(face), mouth_source=mouth_source)
-        except UserError as exc:
-            raise gr.Error(str(exc)) from None
-        for w in info["warnings"]:
-            gr.Warning(w)
-        return out, cmp, [out, cmp], json.dumps(info, indent=1)
+        return show_result(gr, lambda: reenactor(
+            _path(source), _path(driving), mode=mode, regions=regions, intensity=intensity,
+            smooth=smooth, reference_frame=reference_frame, max_frames=max_frames, fps=fps or None,
+            steps=steps or None, seed=seed, face_index=_face_index(face), mouth_source=mouth_source))
 
     def show_source(source):
         picture, video, choices, line = preview_source(_path(source))

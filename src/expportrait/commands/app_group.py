@@ -18,7 +18,6 @@ Hook (``commands.app.build_ui``, after the Reenact tab)::
 annotations`` here (as in ``app_live``: Gradio reads its event functions' annotations).
 """
 import io
-import json
 import time
 
 SLOTS = 6          # faces 0..SLOTS-1 may each get their own driver
@@ -79,7 +78,6 @@ def group_tab(gr, reenactor, preview_source, path_of) -> None:
     """The Group tab's components and events, inside an open ``gr.Tab`` (``preview_source``,
     ``path_of``: ``commands.app``'s, passed in as ``app_live.live_tab`` gets them)."""
     from expportrait.engines.mouth import MOUTH_SOURCES
-    from expportrait.errors import UserError
 
     gr.Markdown("Animate several faces of a group photo: tick the faces, give a driving video for "
                 "all of them, and, for a face that should follow someone else, a video in its own "
@@ -104,7 +102,7 @@ def group_tab(gr, reenactor, preview_source, path_of) -> None:
         max_frames = gr.Number(min(60, reenactor.max_frames), precision=0,
                                label=f"max driving frames (<= {reenactor.max_frames})")
     button = gr.Button("Animate the ticked faces", variant="primary", elem_id="group_run")
-    from expportrait.commands.app import result_panel
+    from expportrait.commands.app import result_panel, show_result
     result, compare, files, info = result_panel(gr, "group_", "drivers")
 
     def show(path):
@@ -118,15 +116,9 @@ def group_tab(gr, reenactor, preview_source, path_of) -> None:
         return [gr.update(visible=k in on) for k in range(SLOTS)]
 
     def run(path, faces, all_video, shorter, mouth, frames, *own):
-        try:
-            out, cmp, meta = run_group(reenactor, path_of(path), [int(v) for v in faces or []],
-                                       path_of(all_video), {k: path_of(v) for k, v in enumerate(own)},
-                                       shorter, frames, mouth)
-        except UserError as exc:
-            raise gr.Error(str(exc)) from None
-        for w in meta["warnings"]:
-            gr.Warning(w)
-        return out, cmp, [out, cmp], json.dumps(meta, indent=1)
+        return show_result(gr, lambda: run_group(
+            reenactor, path_of(path), [int(v) for v in faces or []], path_of(all_video),
+            {k: path_of(v) for k, v in enumerate(own)}, shorter, frames, mouth))
 
     source.change(show, [source], [picture, ticked, line], concurrency_id="preview", concurrency_limit=2)
     ticked.change(show_slots, [ticked], slots)
