@@ -30,6 +30,7 @@ from expportrait.errors import UserError
 
 SAME_PERSON = 0.6     # dlib descriptor distance
 
+
 class FaceFollower:
     """One face followed frame by frame (``follow_face`` offline, the live tracker per camera
     frame): ``follower(img, where="") -> (478, 3) float32 points or None``. The first frame with
@@ -136,11 +137,9 @@ def _refind(img, det, mesh, box: Box, ref: dict, recent: bool, identify: bool = 
     best = max(faces, key=lambda f: iou(f.box, box))
     if recent and iou(best.box, box) > 0.5:
         return best.points
-    if not identify:
-        return best.points if iou(best.box, box) > 0.3 else None
-    if "desc" not in ref:
+    if identify and "desc" not in ref:
         ref["desc"] = _descriptor(ref["image"], ref["box"])
-    if ref["desc"] is None:
+    if not identify or ref["desc"] is None:                       # by overlap alone
         return best.points if iou(best.box, box) > 0.3 else None
     dist = [np.linalg.norm(d - ref["desc"]) if (d := _descriptor(img, f.box)) is not None else np.inf
             for f in faces]

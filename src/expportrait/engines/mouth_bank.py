@@ -14,8 +14,8 @@ source), as Face2Face retrieves the target's mouth interior (Thies et al. 2016, 
 - ``seen_lips``: the driven head's lips are compared where a detector would see them (the head's
   and MediaPipe's lips differ for the same mouth).
 - ``carry_own_mouth``: the chosen frame's inner mouth carried into the driven inner lips exactly
-  as the driver's is (``engines.mouth.carry_driver_mouth``, colour matched to the result's skin
-  ring; no cavity shading: the source's own frames are not washed out).
+  as the driver's is (``engines.mouth.carry_driver_mouth``, colour matched to the result's
+  cheeks; no cavity shading: the source's own frames are not washed out).
 """
 from __future__ import annotations
 

@@ -205,8 +205,6 @@ def reenact_group(pipe: ReenactPipeline, source: Video, drivers: list[Video], fa
         raise UserError("give a driving video")
     for d in drivers:
         pipe.check_inputs(source, d)
-    if isinstance(faces, tuple | list):
-        check_drivers(len(drivers), len(faces))
     detector = pipe.tracker.cfg.face_detector
     r = pipe.config.reference_frame
     found = find_faces(source.frames[0], detector)                      # the numbering

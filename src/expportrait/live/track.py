@@ -151,7 +151,7 @@ class FrameTracker:
 
     def __init__(self, head, face_index: int = 0, detector: str | None = None, fov_deg: float = 30.0,
                  base: BaseStageConfig = BaseStageConfig(), min_cutoff: float = 1.5, beta: float = 0.3):
-        self.head, self.face_index, self.fov_deg, self.base = head, face_index, fov_deg, base
+        self.head, self.fov_deg, self.base = head, fov_deg, base
         self.follow = FaceFollower(face_index, detector or DEFAULT_DETECTOR, refind="mediapipe",
                                    identify=False)   # a lost face: no dlib on every camera frame
         self.filter = OneEuro(min_cutoff, beta)
