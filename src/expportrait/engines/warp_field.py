@@ -307,7 +307,12 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
     wm = _blur(m, sigma)
     ext = np.stack([_blur(d[..., c], sigma) for c in range(2)], -1) / np.maximum(wm, 1e-4)[..., None]
     fade = np.clip(wm * 2.0 - 0.05, 0.0, 1.0)[..., None]                          # 1 near, 0 far
-    inner = cv2.erode(m, np.ones((5, 5), np.uint8), iterations=max(1, round(sigma / 6)))
+    slit = np.zeros(m.shape, np.uint8)       # the mouth's slit is no rim: there the lips keep
+    #   the mesh's own motion (faded into the field's blur, a closing mouth's upper and lower lip
+    #   averaged to no motion and the teeth between them stayed in sight)
+    cv2.fillPoly(slit, [np.round(lip - [gx[0, 0], gy[0, 0]]).astype(np.int32)], 1)
+    slit = cv2.dilate(slit, np.ones((3, 3), np.uint8))
+    inner = cv2.erode(np.maximum(m, slit), np.ones((5, 5), np.uint8), iterations=max(1, round(sigma / 6)))
     alpha = (_blur(inner, sigma / 4) * m)[..., None]                              # 0 at the mesh rim
     outside = ext * fade
     if rigid is not None:    # where it is the head's (hair, ears): next to the mesh its own
