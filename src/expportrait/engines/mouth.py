@@ -1,14 +1,15 @@
 """warp_first's mouth: what the warp cannot show inside the driven open mouth
 (``PipelineConfig.mouth_source``, ``reenact --mouth-source``).
 
-- ``driver`` (and ``auto``; a source that shows its own teeth keeps them until the driven mouth
-  opens past 1.6x its own, where stretching them would make grey "tombstones"): the driver's
-  inner mouth (teeth, tongue) carried into the result's
+- ``driver`` (and ``auto``): where the driven mouth opens wider than the source's (up to its own
+  opening a source's own mouth, teeth included, is the warp's: closed over, never stretched into
+  grey "tombstones"), the driver's inner mouth (teeth, tongue) carried into the result's
   driven inner-lip contour, as *Bringing Portraits to Life* (Averbuch-Elor et al. 2017) does: a
   piecewise-affine map on the 68-point lips (``lip_map``) takes each result pixel inside the
   lips to the driver frame, the driver's pixels are matched in exposure and tint to the skin
   on the result's cheeks (``match_colour`` on ``segment.cheek_pixels``: the source's skin and
-  light, not the driver's; not the lips' surroundings, a beard or a shadow there),
+  light, not the driver's; not the lips' surroundings, a beard or a shadow there; for a source
+  that shows teeth, to the colour of its own teeth: ``teeth_colour``),
   shaded like a mouth (``cavity``) and blended with a feathered inner-lip mask, gated on how much
   wider the driven mouth opens than the source's (``gate``; smoothed over time).
   ``carry_driver_mouth``.
@@ -51,14 +52,13 @@ def opening(lmk68: np.ndarray) -> np.ndarray:
     return area / np.maximum(width, 1e-6) ** 2
 
 
-def gate(target68: np.ndarray, source68: np.ndarray, sigma: float = 1.0, span: float = 0.01,
-         factor: float = 1.0) -> np.ndarray:
+def gate(target68: np.ndarray, source68: np.ndarray, sigma: float = 1.0, span: float = 0.01) -> np.ndarray:
     """target68 (F, 68, 2) the driven lips, source68 (68, 2) the source's -> (F,) in [0, 1]: how
-    much of the driver's mouth to show, 0 where the driven mouth opens no wider than ``factor`` x
-    the source's and 1 from ``span`` (in ``opening`` units) wider on; smoothed over ``sigma``
-    frames."""
+    much of the driver's mouth to show, 0 where the driven mouth opens no wider than the source's
+    (its own mouth, teeth included, is the warp's) and 1 from ``span`` (in ``opening`` units)
+    wider on; smoothed over ``sigma`` frames."""
     from expportrait.data.smooth import gaussian_filter_time
-    extra = opening(target68) - factor * opening(np.asarray(source68)[None])[0]
+    extra = opening(target68) - opening(np.asarray(source68)[None])[0]
     w = np.clip(extra / span, 0.0, 1.0)
     return np.clip(gaussian_filter_time(w[:, None], sigma)[:, 0], 0.0, 1.0)
 
@@ -134,19 +134,43 @@ def cavity(patch: np.ndarray, raw: np.ndarray, skin: np.ndarray, dark: float = 0
     return patch * (dark + (1.0 - dark) * t)
 
 
-def teeth_share(image: np.ndarray, lmk68: np.ndarray) -> float:
-    """A frame (H, W, 3) uint8 with its 68 landmarks -> the share of its open inner-lip polygon
-    brighter than 0.75x the skin around the lips (0 for a closed mouth): how much teeth it shows."""
+def _inside_and_skin(image: np.ndarray, lmk68: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """-> (the pixels (n, 3) inside the open inner lips, the bright threshold: 0.75x the median
+    luminance of the skin around them), or None (a closed mouth, too few pixels)."""
     lmk68 = np.asarray(lmk68, np.float64)
     if not np.isfinite(lmk68).all() or opening(lmk68[None])[0] < 0.01:
-        return 0.0
+        return None
     m = np.zeros(image.shape[:2], np.uint8)
     cv2.fillPoly(m, [np.round(lmk68[INNER] * 4).astype(np.int32)], 1, shift=2)
     inside, skin = image[m > 0].astype(np.float64), skin_ring(image, lmk68)
     if len(inside) < 4 or len(skin) < 8:
-        return 0.0
-    luma = LUMA
-    return float(np.mean(inside @ luma > 0.75 * np.median(skin @ luma)))
+        return None
+    return inside, 0.75 * float(np.median(skin @ LUMA))
+
+
+def teeth_share(image: np.ndarray, lmk68: np.ndarray) -> float:
+    """A frame (H, W, 3) uint8 with its 68 landmarks -> the share of its open inner-lip polygon
+    brighter than 0.75x the skin around the lips (0 for a closed mouth): how much teeth it shows."""
+    found = _inside_and_skin(image, lmk68)
+    return 0.0 if found is None else float(np.mean(found[0] @ LUMA > found[1]))
+
+
+def teeth_pixels(image: np.ndarray, lmk68: np.ndarray) -> np.ndarray:
+    """A frame (H, W, 3) uint8 with its 68 landmarks -> (n, 3) float64 its teeth: the pixels inside
+    the open inner lips brighter than 0.75x the skin around them (``teeth_share``'s; n may be 0)."""
+    found = _inside_and_skin(image, lmk68)
+    return np.zeros((0, 3)) if found is None else found[0][found[0] @ LUMA > found[1]]
+
+
+def teeth_colour(frames, lmk68, valid=None, most: int = 32) -> np.ndarray | None:
+    """frames (F, H, W, 3) uint8 (or a list), lmk68 (F, 68, 2), valid (F,) bool -> (3,) the median
+    colour of their teeth (``teeth_pixels`` of up to ``most`` frames spread over the clip, lips
+    ``inset_lips``), or None where fewer than 16 teeth pixels show."""
+    idx = np.arange(len(frames)) if valid is None else np.nonzero(np.asarray(valid, bool))[0]
+    idx = idx[np.linspace(0, len(idx) - 1, min(most, len(idx))).round().astype(int)] if len(idx) else idx
+    px = [teeth_pixels(frames[i], inset_lips(lmk68[i])) for i in idx]
+    px = np.concatenate(px) if px else np.zeros((0, 3))
+    return np.median(px, 0) if len(px) >= 16 else None
 
 
 def shows_teeth(image: np.ndarray, lmk68: np.ndarray, share: float = 0.25) -> bool:
@@ -156,13 +180,17 @@ def shows_teeth(image: np.ndarray, lmk68: np.ndarray, share: float = 0.25) -> bo
 
 def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndarray,
                        driver68: np.ndarray, weight: np.ndarray, feather: float = 0.05, *,
-                       pick: np.ndarray | None = None, shade: bool = True) -> np.ndarray:
+                       pick: np.ndarray | None = None, shade: bool = True,
+                       teeth: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """frames (F, H, W, 3) uint8 the warped result, target68 (F, 68, 2) its driven landmarks,
     driver (F', H', W', 3) uint8 the driver frames, driver68 (F', 68, 2) their landmarks, weight (F,)
     in [0, 1] (``gate``) -> (F, H, W, 3) uint8 with the driver's inner mouth inside the driven
     inner lips. The mask is the inner-lip polygon softened by ``feather`` x the mouth width.
     ``pick`` (F,) int: result frame f takes driver frame ``pick[f]`` (default f: F' = F);
-    ``shade``: the ``cavity`` shading (off for frames that are not washed out)."""
+    ``shade``: the ``cavity`` shading (off for frames that are not washed out); ``teeth``: ((3,)
+    the source's own teeth colour, (3,) the driver's) for a source that shows teeth: the driver's
+    mouth takes the source's teeth colour (per channel, within ``TEETH_GAIN``) instead of
+    following the skin's light, so the two sets of teeth look alike."""
     out = frames.copy()
     H, W = frames.shape[1:3]
     pick = np.arange(len(frames)) if pick is None else np.asarray(pick)
@@ -188,7 +216,10 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
         x0, y0, x1, y1 = box
         region = out[f, y0:y1, x0:x1]
         ours, theirs = cheek_pixels(frames[f], t), cheek_pixels(driver[j], d)   # lit like the face
-        matched = match_colour(patch, ours, theirs, TEETH_GAIN)
+        if teeth is not None:
+            matched = np.clip(patch * np.clip(teeth[0] / np.maximum(teeth[1], 1.0), *TEETH_GAIN), 0, 255)
+        else:
+            matched = match_colour(patch, ours, theirs, TEETH_GAIN)
         patch = cavity(matched, patch, theirs) if shade else matched
         m = np.zeros(region.shape[:2], np.uint8)
         cv2.fillPoly(m, [np.round((t[INNER] - [x0, y0]) * 4).astype(np.int32)], 1, shift=2)

@@ -40,7 +40,7 @@ LOOK = (32, 24)                      # (w, h) of the canonical mouth patch of ``
 class BankConfig:
     max_distance: float = 0.13       # cost (lip distance + teeth) above which no own frame is close enough
     open_share: float = 0.625        # a bank mouth opens at least this x the driven one (stretched at
-    #   most 1.6x, as warp_first keeps a source's own teeth)
+    #   most 1.6x: a mouth stretched further shows grey "tombstone" teeth)
     teeth: float = 0.2               # + this x |teeth share wanted (the driver's) - the bank frame's|
     inner_weight: float = 2.0        # weight of the inner lips (60-67) against the outer ones
     switch: float = 0.02             # cost of changing the retrieved frame (distance units) ...

@@ -39,7 +39,9 @@ class WarpFirstStream:
         self.image, self.ref_fit, self.cfg = image, ref_fit, cfg
         self.field = WarpField(image, ref_fit, head, person, scale)
         self.own = ref_fit.landmarks68_2d[0].numpy()                              # (68, 2)
-        self.factor = 1.6 if cfg.mouth_source == "auto" and mouth.shows_teeth(image, self.own) else 1.0
+        self.own_teeth = (np.median(mouth.teeth_pixels(image, self.own), 0)            # (3,) or None
+                          if mouth.shows_teeth(image, self.own) else None)
+        self.driver_teeth = None       # (3,) the driver's teeth colour so far (``teeth_colour``'s)
         self.gate_memory, self.weight = gate_memory, 0.0
         self.ears = deque(maxlen=EAR_MEMORY)
         self.own_eyes = eyes.measured_landmarks(image, self.own) if "eyes" in cfg.regions else None
@@ -63,11 +65,18 @@ class WarpFirstStream:
         target = driven.landmarks68_2d.numpy()                                    # (1, 68, 2)
         d68 = np.asarray(driver68, np.float64)[None]
         if self.cfg.mouth_source in ("auto", "driver"):
-            w = float(mouth.gate(target, self.own, sigma=0.0, factor=self.factor)[0])
+            w = float(mouth.gate(target, self.own, sigma=0.0)[0])
             self.weight = self.gate_memory * self.weight + (1 - self.gate_memory) * w
+            teeth = None
+            if self.own_teeth is not None:            # coloured like the source's own teeth
+                seen = mouth.teeth_pixels(driver, mouth.inset_lips(d68[0]))
+                if len(seen) >= 16:
+                    c = np.median(seen, 0)
+                    self.driver_teeth = c if self.driver_teeth is None else 0.9 * self.driver_teeth + 0.1 * c
+                teeth = None if self.driver_teeth is None else (self.own_teeth, self.driver_teeth)
             if self.weight > 1e-3:
                 out = mouth.carry_driver_mouth(out[None], target, driver[None], d68,
-                                               np.array([self.weight]))[0]
+                                               np.array([self.weight]), teeth=teeth)[0]
         if "eyes" in self.cfg.regions:
             self.ears.append(eyes.eye_aspect(d68)[0])
             if len(self.ears) >= 2:

@@ -4,8 +4,8 @@ Delta_g + Delta_f (G's Delta_f differs from the tracked one and tears the warp),
 background: the person (``engines.segment``) is warped, the background stays, and where the head
 moved away from the background plate shows (the head painted out). The hair and ears follow the
 head's similarity motion (``engines.warp_field``). Then the open mouth (``engines.mouth``: by
-default the driver's teeth and tongue; the source's own teeth if it shows some, until the
-mouth opens much wider; a video source's own frames first, ``engines.mouth_bank``), the driver's
+default, where it opens wider than the source's, the driver's teeth and tongue, coloured like the
+source's own teeth if it shows some; a video source's own frames first, ``engines.mouth_bank``), the driver's
 blinks and open eyes (``engines.eyes``) and, in self mode, the landmark alignment onto the driver (``engines.align``)."""
 from __future__ import annotations
 
@@ -57,10 +57,12 @@ class WarpFirst(MeshWarp):
                                            mouth.gate(target, own), own, inp.source_reference, teeth)
             taken = pick >= 0
         if drv is not None and src in ("auto", "driver"):
-            own_teeth = src == "auto" and mouth.shows_teeth(inp.image, own)
-            weight = mouth.gate(target, own, factor=1.6 if own_teeth else 1.0)   # own teeth first
-            weight = weight * np.asarray(drv.valid, np.float64) * ~taken
-            frames = mouth.carry_driver_mouth(frames, target, inp.driver_frames, drv.ibug68, weight)
+            weight = mouth.gate(target, own) * np.asarray(drv.valid, np.float64) * ~taken
+            teeth = None
+            if mouth.shows_teeth(inp.image, own):         # the driver's teeth coloured like the source's
+                theirs = mouth.teeth_colour(inp.driver_frames, drv.ibug68, drv.valid)
+                teeth = None if theirs is None else (np.median(mouth.teeth_pixels(inp.image, own), 0), theirs)
+            frames = mouth.carry_driver_mouth(frames, target, inp.driver_frames, drv.ibug68, weight, teeth=teeth)
         if drv is not None and "eyes" in cfg.regions:
             frames = eyes.close_eyes(frames, target, own, drv.ibug68, drv.valid)
             measured = eyes.measured_landmarks(inp.image, own)                    # shut eyes open
