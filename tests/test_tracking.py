@@ -110,3 +110,35 @@ def test_personalized_fit_is_repeatable(head):
         assert not torch.are_deterministic_algorithms_enabled()
     finally:
         torch.set_num_threads(threads)
+
+
+def test_a_low_frame_rate_clip_keeps_its_quick_mouth_moves(head):
+    """The expression's temporal smoothness holds per second, not per frame
+    (``tracking.config.at_frame_rate``): a mouth opening and closing every other frame is
+    followed at 6.25 fps (a 25 fps talker taken every 4th frame), where at 25 fps the same
+    landmarks are smoothed as jitter."""
+    from expportrait.detection.landmarks import LandmarkTrack
+    from expportrait.head.geometry import euler_to_axis_angle, head_to_camera
+    from expportrait.render.camera import project
+    from expportrait.tracking.config import at_frame_rate, BaseStageConfig
+    from expportrait.tracking.fit import make_camera
+    assert at_frame_rate(BaseStageConfig(), 50.0) == BaseStageConfig()
+    assert at_frame_rate(BaseStageConfig(), 12.5).w_exp_smooth == BaseStageConfig().w_exp_smooth / 16
+    F, H, W = 12, 224, 224
+    g = torch.Generator().manual_seed(0)
+    wide = torch.randn(head.n_exp, generator=g) * 1.5
+    expr = torch.stack([wide if f % 2 else -wide for f in range(F)])          # open, shut, open...
+    V = head(torch.zeros(F, head.n_shape), expr).dense
+    rot = euler_to_axis_angle(torch.zeros(F), torch.zeros(F), torch.zeros(F))
+    lmk = project(head_to_camera(V[:, head.landmark_index], rot, torch.tensor([0.0, 0.0, 0.6]).expand(F, 3)),
+                  make_camera(F, H, W, 30.0))
+    track = LandmarkTrack(points=lmk.numpy(), valid=np.ones(F, bool), size=(H, W))
+    frames = np.zeros((F, H, W, 3), np.uint8)
+
+    def swing(fps):        # the fitted landmarks' frame-to-frame change over the true one
+        fit, _ = track_video(frames, fps, TrackConfig(density="coarse", stages=("base",)), head=head,
+                             landmarks=track)
+        got = fit.landmarks68_2d.numpy()
+        return np.abs(np.diff(got, axis=0)).mean() / np.abs(np.diff(track.ibug68, axis=0)).mean()
+    slow, fast = swing(6.25), swing(25.0)
+    assert slow > 0.9 and fast < 0.9 * slow

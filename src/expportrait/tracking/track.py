@@ -11,7 +11,7 @@ import torch
 from expportrait.config import to_dict
 from expportrait.detection.landmarks import LandmarkTrack, detect_video
 from expportrait.metrics.motion import nme
-from expportrait.tracking.config import TrackConfig
+from expportrait.tracking.config import TrackConfig, at_frame_rate
 from expportrait.tracking.fit import fit_base, make_camera, project_landmarks
 from expportrait.tracking.io import HeadFit
 
@@ -62,7 +62,7 @@ def track_video(frames: np.ndarray, fps: float, cfg: TrackConfig | None = None, 
                                       detector=cfg.face_detector)
     timings["landmarks"] = time.perf_counter() - t
     camera = make_camera(F, H, W, cfg.fov_deg)
-    base, base_rep = fit_base(head, track, cfg.base, camera, device=device)
+    base, base_rep = fit_base(head, track, at_frame_rate(cfg.base, fps), camera, device=device)
     timings["base"] = base_rep["seconds"]
     target68 = track.ibug68
     report = {"frames": F, "valid_frames": int(track.valid.sum()), "fps": fps,
