@@ -98,21 +98,23 @@ def skin_ring(frame: np.ndarray, lmk: np.ndarray) -> np.ndarray:
 
 
 def match_colour(patch: np.ndarray, ours: np.ndarray, theirs: np.ndarray,
-                 limits: tuple[float, float] = (0.75, 1.33)) -> np.ndarray:
+                 limits: tuple[float, float] = (0.75, 1.33), tint: float = 0.25) -> np.ndarray:
     """The driver's pixels ``patch`` (..., 3) matched to the result: ``ours`` / ``theirs`` (n, 3)
-    the same region (the cheeks, ``segment.cheek_pixels``) in the result and in the driver frame.
-    Exposure: the ratio of their median luminance (within ``limits``: a darker skin does not make
-    darker teeth); colour: a quarter of the ratio of their channel medians (the light's tint, not
-    the skin's). A pixel pushed past 255 keeps its luminance and loses colour (over-exposed teeth
-    turn white, not orange: clipping each channel alone saturated yellowish teeth). -> float32 in
-    [0, 255]."""
-    if len(ours) < 8 or len(theirs) < 8:
+    the same region (the cheeks, ``segment.cheek_pixels``; or (3,) colours already pooled) in the
+    result and in the driver frame. Exposure: the ratio of their median luminance (within
+    ``limits``: a darker skin does not make darker teeth); colour: the ratio of their channel
+    medians over their luminance, to the power ``tint`` (a quarter: the light's tint, not the
+    skin's; 1 for the teeth of a source that shows them), within 0.7-1.4. A pixel pushed past 255
+    keeps its luminance and loses colour (over-exposed teeth turn white, not orange: clipping each
+    channel alone saturated yellowish teeth). -> float32 in [0, 255]."""
+    ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
+    if ours.ndim == 2 and (len(ours) < 8 or len(theirs) < 8):
         return patch.astype(np.float32)
     luma = LUMA
-    a, b = np.median(ours, 0), np.median(theirs, 0)
+    a, b = (np.median(ours, 0), np.median(theirs, 0)) if ours.ndim == 2 else (ours, theirs)
     g = float(np.clip((a @ luma) / max(b @ luma, 1.0), *limits))
-    tint = np.clip((a / max(a @ luma, 1.0)) / np.maximum(b / max(b @ luma, 1.0), 1e-3), 0.7, 1.4) ** 0.25
-    out = patch.astype(np.float32) * (g * tint).astype(np.float32)
+    k = np.clip((a / max(a @ luma, 1.0)) / np.maximum(b / max(b @ luma, 1.0), 1e-3), 0.7, 1.4) ** tint
+    out = patch.astype(np.float32) * (g * k).astype(np.float32)
     y = np.minimum(out @ luma.astype(np.float32), 255.0)[..., None]
     top = out.max(-1, keepdims=True)
     k = np.where(top > 255.0, (255.0 - y) / np.maximum(top - y, 1e-3), 1.0)      # toward grey
@@ -128,10 +130,16 @@ def cavity(patch: np.ndarray, raw: np.ndarray, skin: np.ndarray, dark: float = 0
     exposure match a pale source's skin would otherwise make every tooth look dark."""
     if len(skin) < 8:
         return patch
+    return patch * (dark + (1.0 - dark) * toothness(raw, skin))
+
+
+def toothness(raw: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """The driver's pixels ``raw`` (..., 3) -> (..., 1) float32 in [0, 1]: 0 for the cavity
+    (under 0.45x the median luminance of ``skin`` (n, 3), the driver's cheeks), 1 for teeth (from
+    0.7x on), linear between."""
     luma = LUMA.astype(np.float32)
     ref = max(float(np.median(skin @ luma)), 1.0)
-    t = np.clip((raw.astype(np.float32) @ luma / ref - 0.45) / 0.25, 0.0, 1.0)[..., None]
-    return patch * (dark + (1.0 - dark) * t)
+    return np.clip((raw.astype(np.float32) @ luma / ref - 0.45) / 0.25, 0.0, 1.0)[..., None]
 
 
 def _inside_and_skin(image: np.ndarray, lmk68: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -164,11 +172,16 @@ def teeth_pixels(image: np.ndarray, lmk68: np.ndarray) -> np.ndarray:
 
 def teeth_colour(frames, lmk68, valid=None, most: int = 32) -> np.ndarray | None:
     """frames (F, H, W, 3) uint8 (or a list), lmk68 (F, 68, 2), valid (F,) bool -> (3,) the median
-    colour of their teeth (``teeth_pixels`` of up to ``most`` frames spread over the clip, lips
-    ``inset_lips``), or None where fewer than 16 teeth pixels show."""
+    colour of their teeth, or None where fewer than 16 teeth pixels show: of up to ``most`` frames
+    spread over the clip (lips ``inset_lips``), the brightest quarter of each frame's
+    ``teeth_pixels`` (what passes 0.75x the skin there includes lip and gum; the cores are teeth)."""
     idx = np.arange(len(frames)) if valid is None else np.nonzero(np.asarray(valid, bool))[0]
     idx = idx[np.linspace(0, len(idx) - 1, min(most, len(idx))).round().astype(int)] if len(idx) else idx
-    px = [teeth_pixels(frames[i], inset_lips(lmk68[i])) for i in idx]
+    px = []
+    for i in idx:
+        p = teeth_pixels(frames[i], inset_lips(lmk68[i]))
+        if len(p):
+            px.append(p[p @ LUMA >= np.quantile(p @ LUMA, 0.75)])
     px = np.concatenate(px) if px else np.zeros((0, 3))
     return np.median(px, 0) if len(px) >= 16 else None
 
@@ -188,9 +201,10 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
     inner lips. The mask is the inner-lip polygon softened by ``feather`` x the mouth width.
     ``pick`` (F,) int: result frame f takes driver frame ``pick[f]`` (default f: F' = F);
     ``shade``: the ``cavity`` shading (off for frames that are not washed out); ``teeth``: ((3,)
-    the source's own teeth colour, (3,) the driver's) for a source that shows teeth: the driver's
-    mouth takes the source's teeth colour (per channel, within ``TEETH_GAIN``) instead of
-    following the skin's light, so the two sets of teeth look alike."""
+    the source's own teeth colour, (3,) the driver's, ``teeth_colour``) for a source that shows
+    teeth: the driver's teeth (``toothness``; not its cavity) are matched to the source's teeth
+    (exposure within ``TEETH_GAIN``, full tint) instead of to its skin's light, so the two sets
+    of teeth look alike."""
     out = frames.copy()
     H, W = frames.shape[1:3]
     pick = np.arange(len(frames)) if pick is None else np.asarray(pick)
@@ -216,10 +230,10 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
         x0, y0, x1, y1 = box
         region = out[f, y0:y1, x0:x1]
         ours, theirs = cheek_pixels(frames[f], t), cheek_pixels(driver[j], d)   # lit like the face
-        if teeth is not None:
-            matched = np.clip(patch * np.clip(teeth[0] / np.maximum(teeth[1], 1.0), *TEETH_GAIN), 0, 255)
-        else:
-            matched = match_colour(patch, ours, theirs, TEETH_GAIN)
+        matched = match_colour(patch, ours, theirs, TEETH_GAIN)
+        if teeth is not None and len(theirs) >= 8:   # the teeth (not the cavity) as the source's
+            k = toothness(patch, theirs)
+            matched = k * match_colour(patch, teeth[0], teeth[1], TEETH_GAIN, tint=1.0) + (1 - k) * matched
         patch = cavity(matched, patch, theirs) if shade else matched
         m = np.zeros(region.shape[:2], np.uint8)
         cv2.fillPoly(m, [np.round((t[INNER] - [x0, y0]) * 4).astype(np.int32)], 1, shift=2)

@@ -39,7 +39,7 @@ class WarpFirstStream:
         self.image, self.ref_fit, self.cfg = image, ref_fit, cfg
         self.field = WarpField(image, ref_fit, head, person, scale)
         self.own = ref_fit.landmarks68_2d[0].numpy()                              # (68, 2)
-        self.own_teeth = (np.median(mouth.teeth_pixels(image, self.own), 0)            # (3,) or None
+        self.own_teeth = (mouth.teeth_colour(image[None], self.own[None])             # (3,) or None
                           if mouth.shows_teeth(image, self.own) else None)
         self.driver_teeth = None       # (3,) the driver's teeth colour so far (``teeth_colour``'s)
         self.gate_memory, self.weight = gate_memory, 0.0
@@ -69,9 +69,8 @@ class WarpFirstStream:
             self.weight = self.gate_memory * self.weight + (1 - self.gate_memory) * w
             teeth = None
             if self.own_teeth is not None:            # coloured like the source's own teeth
-                seen = mouth.teeth_pixels(driver, mouth.inset_lips(d68[0]))
-                if len(seen) >= 16:
-                    c = np.median(seen, 0)
+                c = mouth.teeth_colour(driver[None], d68)
+                if c is not None:
                     self.driver_teeth = c if self.driver_teeth is None else 0.9 * self.driver_teeth + 0.1 * c
                 teeth = None if self.driver_teeth is None else (self.own_teeth, self.driver_teeth)
             if self.weight > 1e-3:

@@ -61,7 +61,8 @@ class WarpFirst(MeshWarp):
             teeth = None
             if mouth.shows_teeth(inp.image, own):         # the driver's teeth coloured like the source's
                 theirs = mouth.teeth_colour(inp.driver_frames, drv.ibug68, drv.valid)
-                teeth = None if theirs is None else (np.median(mouth.teeth_pixels(inp.image, own), 0), theirs)
+                ours = mouth.teeth_colour(inp.image[None], own[None])
+                teeth = None if theirs is None or ours is None else (ours, theirs)
             frames = mouth.carry_driver_mouth(frames, target, inp.driver_frames, drv.ibug68, weight, teeth=teeth)
         if drv is not None and "eyes" in cfg.regions:
             frames = eyes.close_eyes(frames, target, own, drv.ibug68, drv.valid)
