@@ -280,3 +280,40 @@ def test_over_exposed_teeth_turn_white_not_orange():
     assert np.ptp(out) < 0.5 * np.ptp(naive) and out[2] > naive[2] + 50
     dim = match_colour(np.array([[100.0, 75.0, 30.0]]), skin_ours, skin_theirs, (0.75, 2.0))[0]
     assert np.allclose(dim, [200.0, 150.0, 60.0], atol=1e-3)                   # no overflow: plain gain
+
+
+def test_a_smiling_source_keeps_its_upper_teeth_on_its_upper_lip():
+    """A source whose photo shows a row of teeth under its upper lip, its mouth driven open twice
+    as wide with the driver's dark mouth pasted in: the upper row stays under the upper lip at its
+    own height (not stretched), the driver's mouth below it; outside the inner lips nothing
+    changes, and a gate of 0 keeps the frame as it is."""
+    import cv2
+
+    from expportrait.engines.own_teeth import keep_upper_teeth, teeth_depth
+
+    def ibug(lm):         # ``_lips`` draws 61-63 below the corners; iBUG's upper inner lip is 61-63
+        lm = lm.copy()
+        lm[[61, 62, 63, 65, 66, 67]] = lm[[67, 66, 65, 63, 62, 61]]
+        return lm
+    H = W = 160
+    skin = np.array([200, 160, 140], np.uint8)
+    src = np.tile(skin, (H, W, 1))
+    own = ibug(_lips(80, 90, 60, 16))
+    cv2.fillPoly(src, [np.round(own[60:68]).astype(np.int32)], (40, 20, 20))      # the cavity
+    cv2.rectangle(src, (50, 80), (110, 86), (235, 235, 230), -1)                  # the upper row
+    depth = teeth_depth(src, own)
+    assert depth is not None and 0.05 < depth.max() < 0.2
+    t = ibug(_lips(80, 90, 60, 32))                                                # twice as wide
+    res = np.tile(skin, (H, W, 1))
+    cv2.fillPoly(res, [np.round(t[60:68]).astype(np.int32)], (30, 15, 15))        # the driver's mouth
+    out = keep_upper_teeth(res[None], t[None], src, own, np.ones(1))[0]
+    top = int(np.ceil(t[62, 1]))                                                   # the upper inner lip
+    column = out[:, 80].astype(int).sum(-1)
+    rows = np.nonzero(column[top:int(t[66, 1])] > 500)[0]
+    assert 4 <= len(rows) <= 10 and rows.min() <= 3                               # teeth, own height
+    assert column[top + 14:int(t[66, 1]) - 1].max() < 150                          # the dark below
+    inside = np.zeros((H, W), np.uint8)
+    cv2.fillPoly(inside, [np.round(t[60:68]).astype(np.int32)], 1)
+    outside = cv2.dilate(inside, np.ones((3, 3), np.uint8)) == 0
+    assert np.array_equal(out[outside], res[outside])
+    assert np.array_equal(keep_upper_teeth(res[None], t[None], src, own, np.zeros(1)), res[None])

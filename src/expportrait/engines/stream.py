@@ -18,7 +18,7 @@ from collections import deque
 
 import numpy as np
 
-from expportrait.engines import eyes, mouth
+from expportrait.engines import eyes, mouth, own_teeth
 from expportrait.engines.warp_field import WarpField
 from expportrait.tracking.io import HeadFit
 
@@ -39,8 +39,9 @@ class WarpFirstStream:
         self.image, self.ref_fit, self.cfg = image, ref_fit, cfg
         self.field = WarpField(image, ref_fit, head, person, scale)
         self.own = ref_fit.landmarks68_2d[0].numpy()                              # (68, 2)
-        self.own_teeth = (mouth.teeth_colour(image[None], self.own[None])             # (3,) or None
+        self.own_teeth_colour = (mouth.teeth_colour(image[None], self.own[None])             # (3,) or None
                           if mouth.shows_teeth(image, self.own) else None)
+        self.teeth_depth = None if self.own_teeth_colour is None else own_teeth.teeth_depth(image, self.own)
         self.driver_teeth = None       # (3,) the driver's teeth colour so far (``teeth_colour``'s)
         self.gate_memory, self.weight = gate_memory, 0.0
         self.ears = deque(maxlen=EAR_MEMORY)
@@ -68,14 +69,17 @@ class WarpFirstStream:
             w = float(mouth.gate(target, self.own, sigma=0.0)[0])
             self.weight = self.gate_memory * self.weight + (1 - self.gate_memory) * w
             teeth = None
-            if self.own_teeth is not None:            # coloured like the source's own teeth
+            if self.own_teeth_colour is not None:            # coloured like the source's own teeth
                 c = mouth.teeth_colour(driver[None], d68)
                 if c is not None:
                     self.driver_teeth = c if self.driver_teeth is None else 0.9 * self.driver_teeth + 0.1 * c
-                teeth = None if self.driver_teeth is None else (self.own_teeth, self.driver_teeth)
+                teeth = None if self.driver_teeth is None else (self.own_teeth_colour, self.driver_teeth)
             if self.weight > 1e-3:
                 out = mouth.carry_driver_mouth(out[None], target, driver[None], d68,
                                                np.array([self.weight]), teeth=teeth)[0]
+                if teeth is not None and self.teeth_depth is not None:   # its upper teeth stay
+                    out = own_teeth.keep_upper_teeth(out[None], target, self.image, self.own,
+                                                     np.array([self.weight]), self.teeth_depth)[0]
         if "eyes" in self.cfg.regions:
             self.ears.append(eyes.eye_aspect(d68)[0])
             if len(self.ears) >= 2:

@@ -42,7 +42,7 @@ class WarpFirst(MeshWarp):
         """What the warp cannot show: the open mouth (``cfg.mouth_source``, ``engines.mouth``; a
         video source's own first, ``engines.mouth_bank``) and, with the "eyes" region, the driver's
         blinks and a shut-eyed source's opened eyes (``engines.eyes``)."""
-        from expportrait.engines import eyes, mouth
+        from expportrait.engines import eyes, mouth, own_teeth
         target = inp.driven.landmarks68_2d.numpy()                                # (F, 68, 2)
         own = inp.ref_fit.landmarks68_2d[0].numpy()                               # (68, 2)
         drv, src = inp.driver_landmarks, cfg.mouth_source
@@ -64,6 +64,8 @@ class WarpFirst(MeshWarp):
                 ours = mouth.teeth_colour(inp.image[None], own[None])
                 teeth = None if theirs is None or ours is None else (ours, theirs)
             frames = mouth.carry_driver_mouth(frames, target, inp.driver_frames, drv.ibug68, weight, teeth=teeth)
+            if teeth is not None:                         # its upper teeth stay on its upper lip
+                frames = own_teeth.keep_upper_teeth(frames, target, inp.image, own, weight)
         if drv is not None and "eyes" in cfg.regions:
             frames = eyes.close_eyes(frames, target, own, drv.ibug68, drv.valid)
             measured = eyes.measured_landmarks(inp.image, own)                    # shut eyes open
