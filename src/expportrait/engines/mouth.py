@@ -12,7 +12,8 @@
   that shows teeth, to the colour of its own teeth: ``teeth_colour``),
   shaded like a mouth (``cavity``) and blended with a feathered inner-lip mask, gated on how much
   wider the driven mouth opens than the source's (``gate``; smoothed over time).
-  ``carry_driver_mouth``.
+  ``carry_driver_mouth``. A source that shows teeth keeps its upper row on its upper lip over it
+  (``engines.own_teeth``).
 - a video source, with ``auto`` and ``source``: first its own frames' mouths, retrieved by lip
   shape and smoothed over time (``engines.mouth_bank``; ``auto`` falls back to the driver's where no
   frame is close enough).

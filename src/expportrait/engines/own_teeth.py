@@ -19,6 +19,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from expportrait.engines.mouth import LUMA, skin_ring
+
 UPPER, LOWER = [60, 61, 62, 63, 64], [60, 67, 66, 65, 64]   # 68-point inner lips, corner to corner
 COLUMNS = 24       # columns of the source's mouth sampled for its teeth
 DARK = 0.6         # a teeth pixel is brighter than this x the skin around the lips (grey teeth in
@@ -50,7 +52,6 @@ def teeth_depth(image: np.ndarray, lmk68: np.ndarray) -> np.ndarray | None:
     lip its teeth reach at u = linspace(0, 1, COLUMNS) (mouth-frame units; 0 where none show): a
     run of bright samples starting within the top ``TOP`` / 16 of the gap and ended by two dark
     ones, at most ``UPPER_SHARE`` of the gap; or None for a closed mouth."""
-    from expportrait.engines.mouth import LUMA, skin_ring
     lmk = np.asarray(lmk68, np.float64)
     c0, e, n, width = _frame(lmk)
     if width < 8:

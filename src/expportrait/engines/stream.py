@@ -39,9 +39,9 @@ class WarpFirstStream:
         self.image, self.ref_fit, self.cfg = image, ref_fit, cfg
         self.field = WarpField(image, ref_fit, head, person, scale)
         self.own = ref_fit.landmarks68_2d[0].numpy()                              # (68, 2)
-        self.own_teeth_colour = (mouth.teeth_colour(image[None], self.own[None])             # (3,) or None
-                          if mouth.shows_teeth(image, self.own) else None)
-        self.teeth_depth = None if self.own_teeth_colour is None else own_teeth.teeth_depth(image, self.own)
+        shows = mouth.shows_teeth(image, self.own)           # a smile: its teeth colour, upper row
+        self.own_teeth_colour = mouth.teeth_colour(image[None], self.own[None]) if shows else None
+        self.teeth_depth = own_teeth.teeth_depth(image, self.own) if shows else None
         self.driver_teeth = None       # (3,) the driver's teeth colour so far (``teeth_colour``'s)
         self.gate_memory, self.weight = gate_memory, 0.0
         self.ears = deque(maxlen=EAR_MEMORY)
@@ -69,7 +69,7 @@ class WarpFirstStream:
             w = float(mouth.gate(target, self.own, sigma=0.0)[0])
             self.weight = self.gate_memory * self.weight + (1 - self.gate_memory) * w
             teeth = None
-            if self.own_teeth_colour is not None:            # coloured like the source's own teeth
+            if self.own_teeth_colour is not None:     # coloured like the source's own teeth
                 c = mouth.teeth_colour(driver[None], d68)
                 if c is not None:
                     self.driver_teeth = c if self.driver_teeth is None else 0.9 * self.driver_teeth + 0.1 * c
