@@ -118,6 +118,10 @@ def test_a_source_showing_teeth_gets_the_drivers_teeth_in_its_own_colour():
     assert np.abs(np.median(out[core], 0) - [185, 190, 200]).max() < 8           # the source's teeth
     assert np.abs(np.median(plain[core], 0) - [185, 190, 200]).max() > 30         # (without: the
     #   driver's teeth in the source's light, not its teeth)
+    cv2.fillPoly(drv, [np.round(d[60:68]).astype(np.int32)], (150, 80, 80))       # a tongue
+    tongue = carry_driver_mouth(src[None], t[None], drv[None], d[None], np.ones(1), teeth=(ours, theirs))[0]
+    r, g, b = np.median(tongue[core], 0)
+    assert r > b + 40 and r > g + 40                                              # stays a tongue
 
 
 def _similar(lm, angle, scale, shift):

@@ -143,6 +143,17 @@ def toothness(raw: np.ndarray, skin: np.ndarray) -> np.ndarray:
     return np.clip((raw.astype(np.float32) @ luma / ref - 0.45) / 0.25, 0.0, 1.0)[..., None]
 
 
+def not_red(raw: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """The driver's pixels ``raw`` (..., 3) -> (..., 1) float32 in [0, 1]: 1 where they are no
+    redder than 1.1x the driver's ``skin`` (n, 3) (redness: (R - G) / luminance; teeth measured
+    0.7-1.1x on cap12 and cap13), 0 from 1.5x on (a tongue: 1.6-2.5x on carphone)."""
+    def redness(p):
+        p = np.asarray(p, np.float32)
+        return (p[..., 0] - p[..., 1]) / np.maximum(p @ LUMA.astype(np.float32), 1.0)
+    ref = max(float(np.median(redness(skin))), 0.05)
+    return np.clip((1.5 - redness(raw) / ref) / 0.4, 0.0, 1.0)[..., None]
+
+
 def _inside_and_skin(image: np.ndarray, lmk68: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """-> (the pixels (n, 3) inside the open inner lips, the bright threshold: 0.75x the median
     luminance of the skin around them), or None (a closed mouth, too few pixels)."""
@@ -203,9 +214,9 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
     ``pick`` (F,) int: result frame f takes driver frame ``pick[f]`` (default f: F' = F);
     ``shade``: the ``cavity`` shading (off for frames that are not washed out); ``teeth``: ((3,)
     the source's own teeth colour, (3,) the driver's, ``teeth_colour``) for a source that shows
-    teeth: the driver's teeth (``toothness``; not its cavity) are matched to the source's teeth
-    (exposure within ``TEETH_GAIN``, full tint) instead of to its skin's light, so the two sets
-    of teeth look alike."""
+    teeth: the driver's teeth (``toothness`` and ``not_red``: not its cavity, not its tongue) are
+    matched to the source's teeth (exposure within ``TEETH_GAIN``, full tint) instead of to its
+    skin's light, so the two sets of teeth look alike."""
     out = frames.copy()
     H, W = frames.shape[1:3]
     pick = np.arange(len(frames)) if pick is None else np.asarray(pick)
@@ -233,7 +244,7 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
         ours, theirs = cheek_pixels(frames[f], t), cheek_pixels(driver[j], d)   # lit like the face
         matched = match_colour(patch, ours, theirs, TEETH_GAIN)
         if teeth is not None and len(theirs) >= 8:   # the teeth (not the cavity) as the source's
-            k = toothness(patch, theirs)
+            k = toothness(patch, theirs) * not_red(patch, theirs)                 # not the tongue
             matched = k * match_colour(patch, teeth[0], teeth[1], TEETH_GAIN, tint=1.0) + (1 - k) * matched
         patch = cavity(matched, patch, theirs) if shade else matched
         m = np.zeros(region.shape[:2], np.uint8)
