@@ -307,11 +307,12 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
     wm = _blur(m, sigma)
     ext = np.stack([_blur(d[..., c], sigma) for c in range(2)], -1) / np.maximum(wm, 1e-4)[..., None]
     fade = np.clip(wm * 2.0 - 0.05, 0.0, 1.0)[..., None]                          # 1 near, 0 far
-    slit = np.zeros(m.shape, np.uint8)       # the mouth's slit is no rim: there the lips keep
-    #   the mesh's own motion (faded into the field's blur, a closing mouth's upper and lower lip
-    #   averaged to no motion and the teeth between them stayed in sight)
-    cv2.fillPoly(slit, [np.round(lip - [gx[0, 0], gy[0, 0]]).astype(np.int32)], 1)
-    slit = cv2.dilate(slit, np.ones((3, 3), np.uint8))
+    lip = lip.astype(np.float32)
+    mouth = np.zeros(m.shape, np.uint8)                                           # the inner lips
+    cv2.fillPoly(mouth, [np.round(lip - [gx[0, 0], gy[0, 0]]).astype(np.int32)], 1)
+    slit = cv2.dilate(mouth, np.ones((3, 3), np.uint8))   # the mouth's slit is no rim: there the
+    #   lips keep the mesh's own motion (faded into the field's blur, a closing mouth's upper and
+    #   lower lip averaged to no motion and the teeth between them stayed in sight)
     inner = cv2.erode(np.maximum(m, slit), np.ones((5, 5), np.uint8), iterations=max(1, round(sigma / 6)))
     alpha = (_blur(inner, sigma / 4) * m)[..., None]                              # 0 at the mesh rim
     outside = ext * fade
@@ -328,10 +329,7 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
         #   driven face (``face``) is in front of them (a lowered chin covers the collar)
         disp = disp * (1.0 - clothes * (1.0 - face))[..., None]
     mapx, mapy = gx + disp[..., 0], gy + disp[..., 1]
-    lip = lip.astype(np.float32)
-    hole = np.zeros(m.shape, np.uint8)
-    cv2.fillPoly(hole, [np.round(lip - [gx[0, 0], gy[0, 0]]).astype(np.int32)], 1)
-    hole = (hole > 0) & (m == 0)
+    hole = (mouth > 0) & (m == 0)
     shade = np.ones(m.shape, np.float32)
     if hole.any():
         A, _ = cv2.estimateAffine2D(lip, src_lip)
