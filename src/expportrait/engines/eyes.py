@@ -80,7 +80,7 @@ def _move_lid(frame: np.ndarray, eye: np.ndarray, shift, lid_height: float, reac
     the new lid line and the lower lid (h, w)), or None where the eye is too small."""
     import cv2
     H, W = frame.shape[:2]
-    c0, eu, ev, w, top, bottom = _frame_uv(np.asarray(eye, np.float64))
+    c0, eu, ev, w, top, bottom = corner_frame(np.asarray(eye, np.float64))
     if w < 3:
         return None
     pts = np.concatenate([eye, eye - ev * ((lid_height + 0.2) * w + reach), eye + ev * 0.3 * w])
@@ -119,16 +119,19 @@ def close_eyes(frames: np.ndarray, target68: np.ndarray, source68: np.ndarray, d
     return out
 
 
-def _frame_uv(eye: np.ndarray):
-    """eye (6, 2) -> (corner c0, unit u along the corners, unit v down the face, width w, the
-    upper and lower lid lines as functions of u (v offsets))."""
-    c0, c1 = eye[0], eye[3]
+def corner_frame(points: np.ndarray, up=(0, 1, 2, 3), lo=(0, 5, 4, 3)):
+    """points (K, 2) px, e.g. a 68-point eye (6, 2) in ``EYES`` order, or the 68 landmarks with
+    the inner lips' ``up`` (60-64) and ``lo`` (60, 67-65, 64) -> (corner c0 = points[up[0]], unit u
+    along the corners (to points[up[-1]]), unit v down the face, width w, the upper and lower
+    lines as functions of u (v offsets), both in px)."""
+    points = np.asarray(points, np.float64)
+    up, lo = list(up), list(lo)
+    c0, c1 = points[up[0]], points[up[-1]]
     w = float(np.linalg.norm(c1 - c0))
     eu = (c1 - c0) / max(w, 1e-6)
     ev = np.array([-eu[1], eu[0]])
-    q = np.asarray(eye, np.float64) - c0
+    q = points - c0
     u, v = q @ eu, q @ ev
-    up, lo = [0, 1, 2, 3], [0, 5, 4, 3]
 
     def line(idx):
         order = np.argsort(u[idx])
@@ -155,7 +158,7 @@ def open_eye(frame: np.ndarray, eye: np.ndarray, want: float, driver: np.ndarray
     (x0, y0, x1, y1), region, u, v, new, b = moved
     # the opening: between the raised lid and the lower one, the driver's eye at the same (u, t)
     hole = (u > 0) & (u < w) & (v > new) & (v < b) & (b - new > 0.5)
-    d0, du, dv, dw, dtop, dbot = _frame_uv(np.asarray(driver_eye, np.float64))
+    d0, du, dv, dw, dtop, dbot = corner_frame(np.asarray(driver_eye, np.float64))
     ud = u / w * dw
     t = np.clip((v - new) / np.maximum(b - new, 1e-6), 0.0, 1.0)
     vd = dtop(ud) + t * (dbot(ud) - dtop(ud))
@@ -180,7 +183,7 @@ def _as68(eye: np.ndarray) -> np.ndarray:
 def _under(frame: np.ndarray, eye: np.ndarray, w: float) -> np.ndarray:
     """The skin under an eye (6, 2): a band 0.15-0.45 eye widths below its lower lid -> (n, 3)."""
     import cv2
-    c0, eu, ev, _, _, _ = _frame_uv(np.asarray(eye, np.float64))
+    c0, eu, ev, _, _, _ = corner_frame(np.asarray(eye, np.float64))
     quad = np.array([eye[0] + ev * 0.15 * w, eye[3] + ev * 0.15 * w, eye[3] + ev * 0.45 * w,
                      eye[0] + ev * 0.45 * w])
     m = np.zeros(frame.shape[:2], np.uint8)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from expportrait.engines.eyes import corner_frame
 from expportrait.engines.mouth import LUMA, skin_ring
 
 UPPER, LOWER = [60, 61, 62, 63, 64], [60, 67, 66, 65, 64]   # 68-point inner lips, corner to corner
@@ -30,21 +31,13 @@ UPPER_SHARE = 0.6  # the upper row reaches at most this share of the photo's gap
 #   lower row, which moves with the jaw)
 
 
-def _frame(lmk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """(68, 2) -> (origin (2,), u axis (2,), v axis (2,), corner distance px)."""
-    c0, c1 = lmk[60], lmk[64]
-    width = float(np.linalg.norm(c1 - c0))
-    e = (c1 - c0) / max(width, 1e-6)
-    return c0, e, np.array([-e[1], e[0]]), width
-
-
-def _curve(lmk: np.ndarray, idx: list[int], u: np.ndarray) -> np.ndarray:
-    """The lip ``idx`` of ``lmk`` (68, 2) as v(u) at ``u`` (...,) in its mouth frame."""
-    c0, e, n, width = _frame(lmk)
-    p = (lmk[idx] - c0) / max(width, 1e-6)
-    pu, pv = p @ e, p @ n
-    order = np.argsort(pu)
-    return np.interp(u, pu[order], pv[order])
+def _mouth(lmk: np.ndarray):
+    """(68, 2) -> (origin (2,), u axis (2,), v axis (2,), corner distance px, upper lip v(u),
+    lower lip v(u)), u and v in units of the corner distance (``eyes.corner_frame`` on the inner
+    lips, rescaled)."""
+    c0, e, n, width, top, bottom = corner_frame(lmk, UPPER, LOWER)
+    w = max(width, 1e-6)
+    return c0, e, n, width, (lambda u: top(u * w) / w), (lambda u: bottom(u * w) / w)
 
 
 def teeth_depth(image: np.ndarray, lmk68: np.ndarray) -> np.ndarray | None:
@@ -53,11 +46,11 @@ def teeth_depth(image: np.ndarray, lmk68: np.ndarray) -> np.ndarray | None:
     run of bright samples starting within the top ``TOP`` / 16 of the gap and ended by two dark
     ones, at most ``UPPER_SHARE`` of the gap; or None for a closed mouth."""
     lmk = np.asarray(lmk68, np.float64)
-    c0, e, n, width = _frame(lmk)
+    c0, e, n, width, upper, lower = _mouth(lmk)
     if width < 8:
         return None
     u = np.linspace(0.0, 1.0, COLUMNS)
-    up, lo = _curve(lmk, UPPER, u), _curve(lmk, LOWER, u)
+    up, lo = upper(u), lower(u)
     gap = np.maximum(lo - up, 0.0)
     if gap.max() * width < 3:
         return None
@@ -93,14 +86,13 @@ def keep_upper_teeth(frames: np.ndarray, target68: np.ndarray, image: np.ndarray
         return frames
     out = frames.copy()
     H, W = frames.shape[1:3]
-    own = np.asarray(own68, np.float64)
-    s0, se, sn, sw = _frame(own)
+    s0, se, sn, sw, s_upper, _ = _mouth(np.asarray(own68, np.float64))
     cols = np.linspace(0.0, 1.0, COLUMNS)
     for f in np.nonzero(weight > 1e-3)[0]:
         t = np.asarray(target68[f], np.float64)
         if not np.isfinite(t).all():
             continue
-        c0, e, n, width = _frame(t)
+        c0, e, n, width, upper, _ = _mouth(t)
         if width < 8:
             continue
         lo, hi = t[60:68].min(0) - 2, t[60:68].max(0) + 3
@@ -110,11 +102,11 @@ def keep_upper_teeth(frames: np.ndarray, target68: np.ndarray, image: np.ndarray
         gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
         rel = (np.stack([gx, gy], -1) - c0) / width
         u, v = rel @ e, rel @ n                                                   # (h, w)
-        below = v - _curve(t, UPPER, u)                                           # under the upper lip
+        below = v - upper(u)                                                      # under the upper lip
         reach = np.interp(u, cols, depth)
         a = np.clip((reach - below) / max(0.02, 0.25 * float(depth.max())), 0.0, 1.0)   # feathered end
         a *= (below >= 0) & (u > 0) & (u < 1)
-        vs = _curve(own, UPPER, u) + below
+        vs = s_upper(u) + below
         src = s0 + sw * (u[..., None] * se + vs[..., None] * sn)
         patch = cv2.remap(image, src[..., 0].astype(np.float32), src[..., 1].astype(np.float32),
                           cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
