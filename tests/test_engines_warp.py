@@ -198,6 +198,32 @@ def test_clothes_stay_in_front_of_the_driven_neck_and_behind_the_face():
     assert not np.array_equal(after[10:45, 10:80], img[10:45, 10:80])
 
 
+def test_a_collar_carried_off_by_a_lifted_jaw_leaves_the_background_beside_it():
+    """A head lifted up and to the side pulls the skin under its jaw up from the photo's neck:
+    where that carries the still collar over what was background (beside the neck), the
+    background shows, not the collar (nor the straight cut of the clothes' top line); over the
+    person the pixels move as before, and the collar itself stays put."""
+    from expportrait.engines.warp_field import _composite, _warp_roi
+    img = np.full((96, 96, 3), 90, np.uint8)                                      # the wall
+    img[:, 40:] = (180, 120, 100)                                                 # neck skin
+    img[60:, 40:] = 250                                                           # the collar
+    person = np.zeros((96, 96), np.float32)
+    person[:, 40:] = 1.0
+    clothes = np.zeros((96, 96), np.float32)
+    clothes[60:, 40:] = 1.0
+    gy, gx = np.mgrid[0:96, 0:96].astype(np.float32)
+    cover = gy < 80
+    back = np.stack([gx + 10.0, gy + 10.0], -1).astype(np.float32)                # lifted 10 px
+    lip = np.array([[60, 20], [70, 20], [70, 22], [60, 22]], np.float32)
+    roi = _warp_roi(img, back, cover, gx, gy, sigma=4.0, lip=lip, src_lip=lip, src_open=20.0,
+                    person=person, clothes=clothes)
+    out = _composite(roi, img, img, person, np.zeros((96, 96), np.float32)).astype(int)
+    assert np.abs(out[52:58, 31:36] - 90).max() <= 2, "the collar is dragged over the wall"
+    assert np.abs(out[40:46, 45:55] - [180, 120, 100]).max() <= 2                 # the neck moves
+    assert out[52:58, 45:55].min() >= 245                                         # its collar too
+    assert out[70:78, 55:85].min() >= 245                                         # the collar stays
+
+
 def test_clothes_below_the_chin_stay_and_the_neck_skin_may_move():
     """engines.segment.clothes_mask: a blue shirt under a skin-coloured face and neck is marked
     still from a little below the chin on; the neck's skin and everything above the chin are not."""

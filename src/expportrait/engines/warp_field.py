@@ -103,7 +103,7 @@ class WarpField:
         self.src_rigid = still.landmarks68_2d[0, RIGID].numpy()                   # (31, 2)
         if person is not None:
             from expportrait.engines.segment import background_plate, clothes_mask, plate_mask
-            self.clothes = clothes_mask(image, still.landmarks68_2d[0].numpy())  # (H, W)
+            self.clothes = clothes_mask(image, still.landmarks68_2d[0].numpy(), person=person)  # (H, W)
             self.hbox = head_box(still, H, W)
             self.hole = plate_mask(person, self.hbox)                             # (H, W)
             self.plate = background_plate(image, self.hole, avoid=person > 0.5)  # (H, W, 3): filled
@@ -134,7 +134,7 @@ class WarpField:
             jac = []
             roi = _warp_roi(image, back[j], cover[j], gx, gy, sigma,
                             driven.landmarks68_2d[i, INNER_LIP].numpy(), self.src_lip, self.src_open,
-                            person, rigid, jac, None if person is None else self.clothes[y0:y1, x0:x1],
+                            person, rigid, jac, None if person is None else self.clothes,
                             None if person is None else _face_region(driven.landmarks68_2d[i].numpy(), x0, y0,
                                                                      y1 - y0, x1 - x0))
             if person is not None:
@@ -299,7 +299,9 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
     with the person mask (H, W) warped the same way and the pixel's displacement (1 from 2 px
     on), both x255, as channels 4 and 5. ``rigid`` (h, w, 3)
     (``_rigid_displacement``): away from the mesh the pixels move with the similarity motion
-    of the brows, eyes and nose by its weight instead of the mesh's fading extrapolation."""
+    of the brows, eyes and nose by its weight instead of the mesh's fading extrapolation.
+    ``clothes`` (H, W) in [0, 1] (``segment.clothes_mask``, the photo's pixels) stays still and
+    in front of the driven neck, behind the driven ``face`` (h, w) in [0, 1] (``_face_region``)."""
     import cv2
     grid = np.stack([gx, gy], -1)                                                 # (h, w, 2)
     m = cover.astype(np.float32)
@@ -321,13 +323,16 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
         near = np.clip(wm * 2.0, 0.0, 1.0)[..., None]
         w = rigid[..., 2:]
         outside = w * (near * ext + (1 - near) * rigid[..., :2]) + (1 - w) * outside
+    still = None
     if clothes is not None:  # the clothes under the head keep their place (``clothes_mask``)
-        outside = outside * (1.0 - clothes[..., None])
+        oy, ox = int(round(float(gy[0, 0]))), int(round(float(gx[0, 0])))
+        still = clothes[oy:oy + gx.shape[0], ox:ox + gx.shape[1]]                 # (h, w)
+        outside = outside * (1.0 - still[..., None])
     disp = alpha * d + (1 - alpha) * outside
     if clothes is not None and face is not None:   # the clothes are in front of the driven neck
         #   (a strongly rolled head's mesh reaches over the collar and cut it along its rim); the
         #   driven face (``face``) is in front of them (a lowered chin covers the collar)
-        disp = disp * (1.0 - clothes * (1.0 - face))[..., None]
+        disp = disp * (1.0 - still * (1.0 - face))[..., None]
     mapx, mapy = gx + disp[..., 0], gy + disp[..., 1]
     hole = (mouth > 0) & (m == 0)
     shade = np.ones(m.shape, np.float32)
@@ -353,6 +358,12 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
     if person is None:
         return out
     a = cv2.remap(person, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    if still is not None:    # clothes keep their place: carried with the moving neck over what
+        #   was background (beside a lifted jaw) they are not the person, the background shows
+        oy, ox = int(round(float(gy[0, 0]))), int(round(float(gx[0, 0])))
+        bare = 1.0 - person[oy:oy + gx.shape[0], ox:ox + gx.shape[1]]             # (h, w)
+        a = a * (1.0 - cv2.remap(clothes, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+                 * (1.0 - still) * bare)
     moved = np.clip((np.hypot(mapx - gx, mapy - gy) - 0.05) / 2.0, 0.0, 1.0)    # 1 from 2 px on (an
     #   identity map's float noise, ~0.02 px, lets no textured plate through)
     extra = np.stack([a, moved], -1) * 255 + 0.5
