@@ -2,7 +2,7 @@
 import cv2
 import numpy as np
 
-from expportrait.engines.eyes import EYES, eye_aspect, keep_fraction, lower_lid
+from expportrait.engines.eyes import EYES, eye_aspect, keep_fraction, set_lid
 
 
 def _eye_landmarks(cx=80.0, cy=60.0, w=40.0, h=14.0):
@@ -22,6 +22,33 @@ def test_eye_aspect_and_what_to_keep():
     assert (keep[:9] == 1).all() and np.allclose(keep[9], 0.5)
 
 
+def test_eyes_the_driver_opens_wide_open_wider_by_as_much_and_no_more_than_wider():
+    """keep_fraction over 1 only where the driver's eye is wider than its own open eyes, by that
+    share, at most WIDER; set_lid raises the lid and the eye between the lids fills the opening
+    (the iris taller, the white under it still there), nothing moves outside the eye's box."""
+    from expportrait.engines.eyes import WIDER
+    open_ = _eye_landmarks(h=14.0)
+    drv = np.stack([open_] * 19 + [_eye_landmarks(h=14.0 * 1.2)] + [_eye_landmarks(h=14.0 * 1.8)])
+    keep = keep_fraction(np.stack([open_] * 21), open_, drv, np.ones(21, bool))
+    assert (keep[:19] == 1).all() and np.allclose(keep[19], 1.2) and np.allclose(keep[20], WIDER)
+    H, W = 120, 160
+    img = np.tile(np.array([210, 170, 150], np.uint8), (H, W, 1))              # skin
+    eye = open_[list(EYES[0])]
+    cv2.fillPoly(img, [np.round(eye).astype(np.int32)], (250, 250, 250))       # sclera
+    c = np.round(eye[[0, 3]].mean(0)).astype(int)
+    cv2.circle(img, tuple(c), 5, (40, 30, 20), -1)                             # iris
+    wide = set_lid(img, eye, keep=1.25)
+    col = lambda im: im[:, c[0] - 1:c[0] + 2].astype(int)                      # down the middle
+    iris = lambda im: int((col(im).max(-1) < 80).all(1).sum())
+    white = lambda im: int((col(im).min(-1) > 240).all(1).sum())
+    assert iris(wide) >= iris(img) + 2 and white(wide) >= white(img) - 1 > 0
+    assert int((col(wide).max(-1) < 80).any(1).nonzero()[0].min()) < int((col(img).max(-1) < 80).any(1).nonzero()[0].min())
+    far = np.ones((H, W), bool)
+    far[20:80, 25:80] = False
+    assert np.array_equal(wide[far], img[far])
+    assert np.array_equal(set_lid(img, eye, keep=1.0), img)
+
+
 def test_a_closed_lid_covers_the_eye_with_skin_and_leaves_the_rest():
     H, W = 120, 160
     img = np.tile(np.array([210, 170, 150], np.uint8), (H, W, 1))              # skin
@@ -29,7 +56,7 @@ def test_a_closed_lid_covers_the_eye_with_skin_and_leaves_the_rest():
     eye = lm[list(EYES[0])]
     cv2.fillPoly(img, [np.round(eye).astype(np.int32)], (250, 250, 250))       # sclera
     cv2.circle(img, tuple(np.round(eye[[0, 3]].mean(0)).astype(int)), 5, (40, 30, 20), -1)   # iris
-    shut = lower_lid(img, eye, keep=0.0)
+    shut = set_lid(img, eye, keep=0.0)
     inside = np.zeros((H, W), np.uint8)
     cv2.fillPoly(inside, [np.round(eye).astype(np.int32)], 1)
     core = cv2.erode(inside, np.ones((5, 5), np.uint8)) > 0
@@ -37,7 +64,7 @@ def test_a_closed_lid_covers_the_eye_with_skin_and_leaves_the_rest():
     far = np.ones((H, W), bool)
     far[20:80, 25:80] = False
     assert np.array_equal(shut[far], img[far])                                 # the other eye too
-    assert np.array_equal(lower_lid(img, eye, keep=1.0), img)
+    assert np.array_equal(set_lid(img, eye, keep=1.0), img)
 
 
 def test_a_shut_eye_opens_with_the_drivers_iris_and_the_rest_stays():

@@ -1,13 +1,16 @@
-"""warp_first's eyelids: a blink in the driver closes the result's eyes with eyelid skin.
+"""warp_first's eyelids: a blink in the driver closes the result's eyes with eyelid skin, and
+eyes the driver opens wide open wider.
 
 The warp moves the source's lids only as far as the head model's expression basis closes them,
 which for the embedded BFM basis is far short of a blink. Here each eye's opening is set from the
 driver's: the driver's eye-aspect ratio (EAR) over its own open-eye EAR (the clip's 90th
 percentile) scales the source's, and where that asks for a narrower eye than the warped frame
-shows, the upper lid is lowered in image space (``lower_lid``): in the eye's own frame (u along
+shows, the upper lid is lowered in image space (``set_lid``): in the eye's own frame (u along
 the corners, v down) the skin between the lid and a lid-height above it is stretched down to the
 new lid line, the eye below it stays where it is (hidden by the lid, not squashed), nothing moves
-outside the corners. The map is monotone along v, so it never folds.
+outside the corners. Where the driver opens its eyes wider than its own open eyes (surprise), the
+lid goes up by the same share (at most ``WIDER``): the skin above it compressed, the eye between
+the lids stretched to the new opening. The map is monotone along v, so it never folds.
 
 And the other way (``open_eyes``): where the source shows an eye shut or cast down (its own EAR,
 measured on its MediaPipe landmarks, under ``SHUT``) and the driver's is open wider, the upper lid
@@ -23,6 +26,7 @@ import numpy as np
 EYES = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))   # corner, upper, upper, corner, lower, lower
 SHUT = 0.18           # a source eye with a smaller EAR is shown shut (or cast down): it may open
 WIDEST = 0.34         # an opened eye's EAR is at most this
+WIDER = 1.3           # a driver's wide-open eyes open the result's at most this much wider
 
 
 def eye_aspect(lmk68: np.ndarray) -> np.ndarray:
@@ -39,9 +43,10 @@ def eye_aspect(lmk68: np.ndarray) -> np.ndarray:
 def keep_fraction(target68: np.ndarray, source68: np.ndarray, driver68: np.ndarray,
                   driver_valid: np.ndarray, open_quantile: float = 0.9,
                   open_ear: np.ndarray | None = None) -> np.ndarray:
-    """-> (F, 2) in (0, 1]: the share of each eye's current (warped) opening to keep: the source's
-    EAR times the driver's relative opening, over the warped frame's EAR (1: leave it). The
-    driver's open-eye EAR (2,) is the clip's ``open_quantile`` unless given (``open_ear``: the
+    """-> (F, 2) in (0, ``WIDER``]: the share of each eye's current (warped) opening to keep: the
+    source's EAR times the driver's relative opening, over the warped frame's EAR (1: leave it;
+    over 1 only where the driver's eye is wider than its open-eye EAR, and by no more than that).
+    The driver's open-eye EAR (2,) is the clip's ``open_quantile`` unless given (``open_ear``: the
     live engine's, from the frames seen so far)."""
     drv = eye_aspect(driver68)                                                  # (F, 2)
     ok = np.asarray(driver_valid, bool) & np.isfinite(drv).all(1)
@@ -49,20 +54,23 @@ def keep_fraction(target68: np.ndarray, source68: np.ndarray, driver68: np.ndarr
         if ok.sum() < 2:
             return np.ones_like(drv)
         open_ear = np.quantile(drv[ok], open_quantile, axis=0)
-    rel = np.clip(drv / np.maximum(open_ear, 1e-6), 0.0, 1.0)
+    rel = np.clip(drv / np.maximum(open_ear, 1e-6), 0.0, WIDER)
     want = eye_aspect(np.asarray(source68)[None])[0] * rel                       # (F, 2)
-    keep = np.clip(want / np.maximum(eye_aspect(target68), 1e-6), 0.0, 1.0)
+    keep = np.clip(want / np.maximum(eye_aspect(target68), 1e-6), 0.0, np.maximum(rel, 1.0))
     keep[~ok] = 1.0
-    return np.where(keep > 0.9, 1.0, keep)       # a few per cent: the fit's noise, not a blink
+    return np.where(np.abs(keep - 1.0) < 0.1, 1.0, keep)   # a few per cent: the fit's noise
 
 
-def lower_lid(frame: np.ndarray, eye: np.ndarray, keep: float, lid_height: float = 0.6) -> np.ndarray:
-    """frame (H, W, 3) uint8, eye (6, 2) its 68-point eye (``EYES`` order), keep in [0, 1] the
-    share of the opening left -> the frame with that eye's upper lid lowered (a copy)."""
-    if keep >= 1.0:
+def set_lid(frame: np.ndarray, eye: np.ndarray, keep: float, lid_height: float = 0.6) -> np.ndarray:
+    """frame (H, W, 3) uint8, eye (6, 2) its 68-point eye (``EYES`` order), keep in [0, ``WIDER``]
+    the share of the opening left -> the frame with that eye's upper lid lowered (keep < 1: the
+    eye under it hidden) or raised (keep > 1: the eye between the lids stretched), a copy."""
+    keep = float(min(keep, WIDER))
+    if keep == 1.0:
         return frame
+    w = float(np.linalg.norm(np.asarray(eye[3], np.float64) - eye[0]))
     moved = _move_lid(frame, eye, lambda u, top, bottom: np.maximum(bottom - top, 0.0) * (1.0 - keep),
-                      lid_height)
+                      lid_height, reach=max(keep - 1.0, 0.0) * w, stretch=keep > 1.0)
     if moved is None:
         return frame
     (x0, y0, x1, y1), region = moved[:2]
@@ -71,11 +79,13 @@ def lower_lid(frame: np.ndarray, eye: np.ndarray, keep: float, lid_height: float
     return out
 
 
-def _move_lid(frame: np.ndarray, eye: np.ndarray, shift, lid_height: float, reach: float = 0.0):
+def _move_lid(frame: np.ndarray, eye: np.ndarray, shift, lid_height: float, reach: float = 0.0,
+              stretch: bool = False):
     """The upper lid of ``eye`` (6, 2) moved by ``shift(u, top, bottom)`` px down the face (< 0:
     up; u along the corners, top / bottom the lid lines there), 0 outside the corners: the skin
     band of ``lid_height`` eye widths above the lid stretched or compressed to the new line, the
-    rest in place (monotone along the face: it never folds). ``reach``: px the box reaches higher.
+    rest in place, or with ``stretch`` the eye between a raised lid and the lower one stretched to
+    fill the opening (monotone along the face: it never folds). ``reach``: px the box reaches higher.
     -> ((x0, y0, x1, y1), the box's new pixels (h, w, 3) uint8, u, v (h, w) the box's eye frame,
     the new lid line and the lower lid (h, w)), or None where the eye is too small."""
     import cv2
@@ -98,24 +108,28 @@ def _move_lid(frame: np.ndarray, eye: np.ndarray, shift, lid_height: float, reac
     sky = np.minimum(new, t) - lid_height * w                                  # the skin's top
     band = (v >= sky) & (v <= new) & (d != 0)
     sv = np.where(band, sky + (v - sky) * (t - sky) / np.maximum(new - sky, 1e-6), v)
+    if stretch:              # the eye's own opening [t, b] shown over the wider [new, b]
+        inside = (d < 0) & (v > new) & (v < b)
+        sv = np.where(inside, t + (v - new) * (b - t) / np.maximum(b - new, 1e-6), sv)
     mapx = (c0[0] + u * eu[0] + sv * ev[0]).astype(np.float32)
     mapy = (c0[1] + u * eu[1] + sv * ev[1]).astype(np.float32)
     region = cv2.remap(frame, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return (x0, y0, x1, y1), region, u, v, new, b
 
 
-def close_eyes(frames: np.ndarray, target68: np.ndarray, source68: np.ndarray, driver68: np.ndarray,
-               driver_valid: np.ndarray, open_ear: np.ndarray | None = None) -> np.ndarray:
+def follow_lids(frames: np.ndarray, target68: np.ndarray, source68: np.ndarray, driver68: np.ndarray,
+                driver_valid: np.ndarray, open_ear: np.ndarray | None = None) -> np.ndarray:
     """frames (F, H, W, 3) uint8 the warped result, target68 (F, 68, 2) its driven landmarks,
     source68 (68, 2) the source's, driver68 (F, 68, 2) the driver's (image landmarks) with its
-    validity (F,) -> (F, H, W, 3) uint8 with each eye no more open than the driver's asks
-    (``open_ear``: see ``keep_fraction``)."""
+    validity (F,) -> (F, H, W, 3) uint8 with each eye as open as the driver's asks: no more, and
+    wider where the driver's opens wider than its own open eyes (``open_ear``: see
+    ``keep_fraction``)."""
     keep = keep_fraction(target68, source68, driver68, driver_valid, open_ear=open_ear)  # (F, 2)
     out = frames
-    for f, e in zip(*np.nonzero(keep < 1.0)):
+    for f, e in zip(*np.nonzero(keep != 1.0)):
         if out is frames:
             out = frames.copy()
-        out[f] = lower_lid(out[f], np.asarray(target68[f], np.float64)[list(EYES[e])], float(keep[f, e]))
+        out[f] = set_lid(out[f], np.asarray(target68[f], np.float64)[list(EYES[e])], float(keep[f, e]))
     return out
 
 

@@ -84,7 +84,7 @@ class WarpFirstStream:
             self.ears.append(eyes.eye_aspect(d68)[0])
             if len(self.ears) >= 2:
                 open_ear = np.quantile(np.array(self.ears), 0.9, axis=0)
-                out = eyes.close_eyes(out[None], target, self.own, d68, np.ones(1, bool), open_ear)[0]
+                out = eyes.follow_lids(out[None], target, self.own, d68, np.ones(1, bool), open_ear)[0]
             if self.own_eyes is not None:                          # a source with its eyes shut
                 out = eyes.open_eyes(out[None], target, self.own_eyes, self.own, driver[None], d68,
                                      np.ones(1, bool))[0]

@@ -67,7 +67,7 @@ class WarpFirst(MeshWarp):
             if teeth is not None:                         # its upper teeth stay on its upper lip
                 frames = own_teeth.keep_upper_teeth(frames, target, inp.image, own, weight)
         if drv is not None and "eyes" in cfg.regions:
-            frames = eyes.close_eyes(frames, target, own, drv.ibug68, drv.valid)
+            frames = eyes.follow_lids(frames, target, own, drv.ibug68, drv.valid)
             measured = eyes.measured_landmarks(inp.image, own)                    # shut eyes open
             if measured is not None:
                 frames = eyes.open_eyes(frames, target, measured, own, inp.driver_frames, drv.ibug68, drv.valid)
