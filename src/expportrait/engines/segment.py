@@ -129,15 +129,12 @@ def cheek_pixels(image: np.ndarray, lmk68: np.ndarray) -> np.ndarray:
 
 
 def clothes_mask(image: np.ndarray, lmk68: np.ndarray, below: float = 0.08, feather: float = 2.0,
-                 tolerance: float = 3.0, person: np.ndarray | None = None) -> np.ndarray:
+                 tolerance: float = 3.0) -> np.ndarray:
     """What stays still below the head: image (H, W, 3) uint8 and its 68 landmarks -> (H, W)
     float32 in [0, 1], 1 on the pixels more than ``below`` face heights under the chin whose
     colour is not the face's skin (collars, clothes, a turtleneck: a Gaussian model of the cheeks'
     Cr, Cb, Mahalanobis distance over ``tolerance``), edges softened by ``feather`` px. The neck's
-    skin is not in it: it may stretch with the head, the clothes keep their shape. ``person`` (H,
-    W) in [0, 1] (``person_mask``) or None: only the person's pixels (over 0.5) are clothes; the
-    background beside the neck is not (it is the plate's: marked as clothes, it was held in front
-    of a head that moved over it, and cut the jaw along the mask's straight top line)."""
+    skin is not in it: it may stretch with the head, the clothes keep their shape."""
     import cv2
     lmk = np.asarray(lmk68, np.float64)
     H, W = image.shape[:2]
@@ -152,8 +149,5 @@ def clothes_mask(image: np.ndarray, lmk68: np.ndarray, below: float = 0.08, feat
     up = (brows - chin) / max(np.linalg.norm(brows - chin), 1e-6)
     gy, gx = np.mgrid[0:H, 0:W].astype(np.float64)
     depth = -((gx - chin[0]) * up[0] + (gy - chin[1]) * up[1])               # px below the chin
-    m = (depth > below * np.linalg.norm(brows - chin)) & (maha > tolerance)
-    if person is not None:
-        m &= np.asarray(person) > 0.5
-    m = m.astype(np.float32)
+    m = ((depth > below * np.linalg.norm(brows - chin)) & (maha > tolerance)).astype(np.float32)
     return np.clip(cv2.GaussianBlur(m, (0, 0), feather), 0.0, 1.0) if feather > 0 else m

@@ -103,7 +103,8 @@ class WarpField:
         self.src_rigid = still.landmarks68_2d[0, RIGID].numpy()                   # (31, 2)
         if person is not None:
             from expportrait.engines.segment import background_plate, clothes_mask, plate_mask
-            self.clothes = clothes_mask(image, still.landmarks68_2d[0].numpy(), person=person)  # (H, W)
+            self.clothes = clothes_mask(image, still.landmarks68_2d[0].numpy())  # (H, W)
+            self.face = _face_region(still.landmarks68_2d[0].numpy(), 0, 0, H, W, grow=0.1)  # (H, W)
             self.hbox = head_box(still, H, W)
             self.hole = plate_mask(person, self.hbox)                             # (H, W)
             self.plate = background_plate(image, self.hole, avoid=person > 0.5)  # (H, W, 3): filled
@@ -136,7 +137,8 @@ class WarpField:
                             driven.landmarks68_2d[i, INNER_LIP].numpy(), self.src_lip, self.src_open,
                             person, rigid, jac, None if person is None else self.clothes,
                             None if person is None else _face_region(driven.landmarks68_2d[i].numpy(), x0, y0,
-                                                                     y1 - y0, x1 - x0))
+                                                                     y1 - y0, x1 - x0),
+                            None if person is None else self.face)
             if person is not None:
                 roi = _composite(roi, image[y0:y1, x0:x1], self.plate[y0:y1, x0:x1],
                                  person[y0:y1, x0:x1], self.hole[y0:y1, x0:x1])
@@ -272,14 +274,18 @@ def _rigid_displacement(B: np.ndarray, gx, gy, head_up) -> np.ndarray:
     return np.stack([sx - gx, sy - gy, w], -1).astype(np.float32)
 
 
-def _face_region(lmk: np.ndarray, x0: int, y0: int, h: int, w: int) -> np.ndarray:
+def _face_region(lmk: np.ndarray, x0: int, y0: int, h: int, w: int, grow: float = 0.0) -> np.ndarray:
     """68 driven landmarks (image px) -> (h, w) float32 in [0, 1] over the ROI at (x0, y0): the
-    face inside its jaw line (0-16) and brows (26-17), edges softened by 2 px."""
+    face inside its jaw line (0-16) and brows (26-17), grown by ``grow`` face heights (brows to
+    chin), edges softened by 2 px."""
     import cv2
     m = np.zeros((h, w), np.float32)
     poly = np.concatenate([lmk[0:17], lmk[26:16:-1]]) - [x0, y0]
     if np.isfinite(poly).all():
         cv2.fillPoly(m, [np.round(poly * 4).astype(np.int32)], 1.0, shift=2)
+        r = int(round(grow * float(np.linalg.norm(lmk[17:27].mean(0) - lmk[8]))))
+        if r > 0:
+            m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     return cv2.GaussianBlur(m, (0, 0), 2.0)
 
 
@@ -293,7 +299,7 @@ def _roi(points: torch.Tensor, pad: float, H: int, W: int) -> tuple[int, int, in
 
 def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=None,
               rigid=None, jac: list | None = None, clothes: np.ndarray | None = None,
-              face: np.ndarray | None = None) -> np.ndarray:
+              face: np.ndarray | None = None, src_face: np.ndarray | None = None) -> np.ndarray:
     """One frame inside the ROI: back (h, w, 2) the photo pixel each covered pixel shows, cover
     (h, w) bool, gx/gy (h, w) the ROI's image pixel coordinates -> (h, w, 3) uint8, or (h, w, 5)
     with the person mask (H, W) warped the same way and the pixel's displacement (1 from 2 px
@@ -301,7 +307,9 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
     (``_rigid_displacement``): away from the mesh the pixels move with the similarity motion
     of the brows, eyes and nose by its weight instead of the mesh's fading extrapolation.
     ``clothes`` (H, W) in [0, 1] (``segment.clothes_mask``, the photo's pixels) stays still and
-    in front of the driven neck, behind the driven ``face`` (h, w) in [0, 1] (``_face_region``)."""
+    in front of the driven neck, behind the driven face: the ``face`` (h, w) in [0, 1]
+    (``_face_region``) and, with ``src_face`` (H, W) (the photo's, grown), every pixel that shows
+    the photo's face (its jaw's edge carried past the driven jaw line)."""
     import cv2
     grid = np.stack([gx, gy], -1)                                                 # (h, w, 2)
     m = cover.astype(np.float32)
@@ -323,16 +331,20 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
         near = np.clip(wm * 2.0, 0.0, 1.0)[..., None]
         w = rigid[..., 2:]
         outside = w * (near * ext + (1 - near) * rigid[..., :2]) + (1 - w) * outside
+    disp = alpha * d + (1 - alpha) * outside
     still = None
-    if clothes is not None:  # the clothes under the head keep their place (``clothes_mask``)
+    if clothes is not None:  # the clothes under the head keep their place (``clothes_mask``) and
+        #   are in front of the driven neck (a strongly rolled head's mesh reaches over the collar
+        #   and cut it along its rim); the driven head is in front of them (a lowered chin covers
+        #   the collar; a moving jaw's edge passes over a wall that is "clothes" by its colour)
         oy, ox = int(round(float(gy[0, 0]))), int(round(float(gx[0, 0])))
         still = clothes[oy:oy + gx.shape[0], ox:ox + gx.shape[1]]                 # (h, w)
-        outside = outside * (1.0 - still[..., None])
-    disp = alpha * d + (1 - alpha) * outside
-    if clothes is not None and face is not None:   # the clothes are in front of the driven neck
-        #   (a strongly rolled head's mesh reaches over the collar and cut it along its rim); the
-        #   driven face (``face``) is in front of them (a lowered chin covers the collar)
-        disp = disp * (1.0 - still * (1.0 - face))[..., None]
+        front = np.zeros(m.shape, np.float32) if face is None else face
+        if src_face is not None:
+            front = np.maximum(front, cv2.remap(src_face, (gx + disp[..., 0]).astype(np.float32),
+                                                (gy + disp[..., 1]).astype(np.float32), cv2.INTER_LINEAR,
+                                                borderMode=cv2.BORDER_CONSTANT))
+        disp = disp * (1.0 - still * (1.0 - front))[..., None]
     mapx, mapy = gx + disp[..., 0], gy + disp[..., 1]
     hole = (mouth > 0) & (m == 0)
     shade = np.ones(m.shape, np.float32)
@@ -358,12 +370,6 @@ def _warp_roi(image, back, cover, gx, gy, sigma, lip, src_lip, src_open, person=
     if person is None:
         return out
     a = cv2.remap(person, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    if still is not None:    # clothes keep their place: carried with the moving neck over what
-        #   was background (beside a lifted jaw) they are not the person, the background shows
-        oy, ox = int(round(float(gy[0, 0]))), int(round(float(gx[0, 0])))
-        bare = 1.0 - person[oy:oy + gx.shape[0], ox:ox + gx.shape[1]]             # (h, w)
-        a = a * (1.0 - cv2.remap(clothes, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-                 * (1.0 - still) * bare)
     moved = np.clip((np.hypot(mapx - gx, mapy - gy) - 0.05) / 2.0, 0.0, 1.0)    # 1 from 2 px on (an
     #   identity map's float noise, ~0.02 px, lets no textured plate through)
     extra = np.stack([a, moved], -1) * 255 + 0.5
