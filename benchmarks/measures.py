@@ -7,8 +7,8 @@
   (unseen.py, transfer_real.py);
 - ``place_in_view``, ``bench_renderer``, ``ModernGLPass``: the torch renderer timed against moderngl
   (EGL) on one mesh (renderer.py, tracking.py);
-- ``teeth_fraction`` / ``teeth_scores``, ``eye_aspect``, ``landmark_jitter``, ``flicker``,
-  ``warp_error``, ``box_crops`` / ``face_box_crops`` / ``mouth_box_crops`` and their helpers
+- ``teeth_fraction`` / ``teeth_scores``, ``eye_aspect``, ``landmark_jitter`` (``head_motion_only``:
+  its floor), ``flicker`` (``person_masks``: of the background alone), ``warp_error``, ``box_crops`` / ``face_box_crops`` / ``mouth_box_crops`` and their helpers
   (``polygon_mask``, ``skin_luminance``, ``square_around``, ...): unseen.py's measures of teeth, eyes,
   temporal stability and self-mode crops (every ``lmk`` / ``lmk68``: dlib's 68 landmarks, (F, 68, 2)
   float (x, y) pixels, NaN rows where dlib found no face; frames: (F, H, W, 3) uint8 RGB);
@@ -236,11 +236,13 @@ def grey(frames: np.ndarray) -> np.ndarray:
     return np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames])
 
 
-def flicker(frames: np.ndarray, lmk68: np.ndarray, scale: float = 2.0) -> float:
+def flicker(frames: np.ndarray, lmk68: np.ndarray, scale: float = 2.0,
+            exclude: np.ndarray | None = None) -> float:
     """frames (F, H, W, 3), lmk68 (F, 68, 2) (the same frames' landmarks) -> the mean absolute grey
     change (0-255) between consecutive frames over the pixels outside both frames' ``head_box``
     (``scale`` x the landmarks' box), averaged over the pairs with a face in both frames and some
-    pixel left; NaN if none. A still background scores 0."""
+    pixel left; NaN if none. A still background scores 0. ``exclude`` (F, H, W) bool or None:
+    pixels left out where either frame has them (``person_masks``: the background alone)."""
     g = grey(frames).astype(np.float32)
     H, W = g.shape[1:]
     vals = []
@@ -251,9 +253,42 @@ def flicker(frames: np.ndarray, lmk68: np.ndarray, scale: float = 2.0) -> float:
         for p in (lmk68[t - 1], lmk68[t]):
             l, tp, r, b = head_box(p, scale, H, W)
             out[tp:b, l:r] = False
+        if exclude is not None:
+            out &= ~exclude[t] & ~exclude[t - 1]
         if out.any():
             vals.append(float(np.abs(g[t] - g[t - 1])[out].mean()))
     return float(np.mean(vals)) if vals else float("nan")
+
+
+def person_masks(frames: np.ndarray, grow: int = 4) -> np.ndarray:
+    """frames (F, H, W, 3) uint8 RGB -> (F, H, W) bool: MediaPipe's person (selfie segmentation,
+    ``engines.segment.person_mask`` over 0.3) grown by ``grow`` px: hair, hat, clothes; the rest
+    is the background (``flicker(..., exclude=)``: what should stay still)."""
+    import cv2
+    from expportrait.engines.segment import person_mask
+    k = np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)
+    return np.stack([cv2.dilate((person_mask(f) > 0.3).astype(np.uint8), k) > 0 for f in frames])
+
+
+def head_motion_only(photo: np.ndarray, photo68: np.ndarray, driven68: np.ndarray) -> np.ndarray:
+    """The floor of ``landmark_jitter`` for a result: photo (H, W, 3) uint8 with its landmarks
+    photo68 (68, 2) (the fit's), driven68 (F, 68, 2) the result's driven landmarks (same image
+    space) -> (F, H, W, 3) uint8: the photo moved by nothing but the driven head's motion (the
+    least-squares similarity of brows, nose and eyes, 17-47, to the photo's; no expression), which
+    dlib reads with the jitter of the head's motion and of its own reading alone."""
+    import cv2
+    from skimage.transform import SimilarityTransform
+    out = []
+    for d in np.asarray(driven68, np.float64):
+        if hasattr(SimilarityTransform, "from_estimate"):                    # scikit-image >= 0.26
+            t = SimilarityTransform.from_estimate(photo68[17:48], d[17:48])
+        else:
+            t = SimilarityTransform()
+            t = t if t.estimate(photo68[17:48], d[17:48]) else None
+        A = t.params[:2] if t else np.eye(2, 3)
+        out.append(cv2.warpAffine(photo, A, photo.shape[1::-1], flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REFLECT))
+    return np.stack(out)
 
 
 def real_flow(prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

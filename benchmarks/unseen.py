@@ -48,8 +48,11 @@ tracker never sees, except AED/APD (the dlib measures are in ``benchmarks/measur
   driver's mouth opening is > 0.05 (0 where the result's fraction never changes).
 - eye_corr: Pearson of the eye-aspect ratio (mean of both eyes) with the driver's. jitter_ratio:
   mean |second difference| of the 68 landmarks (eye-corner distance units) of the result over the
-  driver's. flicker: mean |grey change| of consecutive result frames outside 2x the box of both
-  frames' landmarks. self warp_error: the real frames' DIS optical flow (medium, t -> t-1, forward-
+  driver's; jitter_floor: the same ratio for the source photo moved by nothing but the result's
+  own head motion (``measures.head_motion_only``: no expression; what dlib reads of a moving still
+  photo). flicker: mean |grey change| of consecutive result frames outside 2x the box of both
+  frames' landmarks; background_flicker: the same outside the person as well (MediaPipe's person
+  mask of either frame, ``measures.person_masks``: hair, hat and clothes left out). self warp_error: the real frames' DIS optical flow (medium, t -> t-1, forward-
   backward checked) warps result t-1 onto t; mean |difference| to result t over the consistent
   pixels of the face box; real_warp_error: the same on the real frames (the floor).
 - min_jacobian: the least ``res.warp_stats["min_jacobian"]`` (the backward warp's Jacobian
@@ -87,7 +90,8 @@ from pathlib import Path
 import numpy as np
 
 from common import MemoTracker, finish, mean_over_seeds, parser, setup, timed
-from measures import (contact_frames, eye_aspect, face_box_crops, flicker, landmark_jitter, mouth_box_crops,
+from measures import (contact_frames, eye_aspect, face_box_crops, flicker, head_motion_only, landmark_jitter,
+                      mouth_box_crops, person_masks,
                       mouth_opening, padded_square, pearson, square_around, teeth_fraction, teeth_scores,
                       warp_error, write_sheet, write_zoom, yaw_ratio)
 
@@ -180,9 +184,10 @@ def build_clips(args, face, tracker, self_mouth: str | None = "none") -> list[Cl
     return clips
 
 
-def judge(frames: np.ndarray, clip: Clip, face, tracker, warp_stats=None) -> tuple[dict, np.ndarray]:
+def judge(frames: np.ndarray, clip: Clip, face, tracker, warp_stats=None, head=None) -> tuple[dict, np.ndarray]:
     """Result frames (F, H, W, 3) of ``clip`` -> (its metrics (see the module doc), the result's
-    dlib landmarks (F, 68, 2)); ``warp_stats``: the result's (``min_jacobian`` (F,))."""
+    dlib landmarks (F, 68, 2)); ``warp_stats``: the result's (``min_jacobian`` (F,)); ``head``:
+    (the source fit's 68 landmarks (68, 2), the driven ones (F, 68, 2)) or None (no jitter_floor)."""
     from expportrait.errors import UserError
     from expportrait.metrics import motion
     from expportrait.detection.dlib_face import SAME_PERSON_DISTANCE
@@ -207,6 +212,10 @@ def judge(frames: np.ndarray, clip: Clip, face, tracker, warp_stats=None) -> tup
            "eye_corr": pearson(eye_aspect(lmk), eye_aspect(clip.drv_lmk)),
            "jitter_ratio": float(np.float64(landmark_jitter(lmk)) / clip.drv["jitter"]),
            "flicker": flicker(frames, lmk),
+           "background_flicker": flicker(frames, lmk, exclude=person_masks(frames)),
+           "jitter_floor": None if head is None else float(
+               np.float64(landmark_jitter(face.landmarks68_video(head_motion_only(clip.source.frames[0], *head))))
+               / clip.drv["jitter"]),
            "min_jacobian": min_finite((warp_stats or {}).get("min_jacobian"))}
     if clip.real:
         ok = np.isfinite(clip.drv_lmk[:, 0, 0])
@@ -233,8 +242,8 @@ def min_finite(xs) -> float | None:
 
 SELF_KEYS = ("psnr", "ssim", "mouth_psnr", "mouth_ssim", "warp_error", "real_warp_error", "aed", "apd",
              "mouth_corr", "yaw_corr", "eye_corr", "jitter_ratio", "identity_frac", "found_frac")
-TEETH_KEYS = ("teeth_ratio", "teeth_corr", "teeth_frames", "eye_corr", "jitter_ratio", "flicker", "mouth_corr",
-              "identity_frac")
+TEETH_KEYS = ("teeth_ratio", "teeth_corr", "teeth_frames", "eye_corr", "jitter_ratio", "jitter_floor", "flicker",
+              "background_flicker", "mouth_corr", "identity_frac")
 
 
 def summarise(per_clip: dict[str, dict]) -> dict:
@@ -253,7 +262,8 @@ def summarise(per_clip: dict[str, dict]) -> dict:
     return {"identity_frac": float(np.mean(fr)) if fr else None,
             "identity_min_frac": float(np.min(fr)) if fr else None,
             **{k: mean(k) for k in ("mouth_corr", "yaw_corr", "aed", "apd", "found_frac", "dlib_distance",
-                                    "eye_corr", "jitter_ratio", "flicker")},
+                                    "eye_corr", "jitter_ratio", "jitter_floor", "flicker",
+                                    "background_flicker")},
             **{f"teeth_{k.removeprefix('teeth_')}": mean(k, teeth) for k in TEETH_KEYS},
             "teeth_ratio": mean_of([min(r, 1.0) for r in ratios]) if ratios else None,   # capped: see the doc
             "teeth_ratio_min": min(ratios) if ratios else None,
@@ -340,7 +350,10 @@ def main() -> None:
                     e2e = {"clip": clip.name, "frames": F, "size": list(res.frames.shape[1:3]),
                            "sec_per_frame": wall / F, "timings": res.timings}
                     print("end to end", json.dumps(e2e), flush=True)
-                m, lmk = judge(res.frames, clip, face, tracker, getattr(res, "warp_stats", None))
+                fits = getattr(res, "fits", None) or {}
+                head = ((fits["source"].landmarks68_2d[0].numpy(), fits["driven"].landmarks68_2d.numpy())
+                        if "source" in fits and "driven" in fits else None)
+                m, lmk = judge(res.frames, clip, face, tracker, getattr(res, "warp_stats", None), head)
                 m["sec_per_frame"] = (wall - res.timings["fit_source"] - res.timings["track_driver"]) / F
                 per_clip[clip.name] = m
                 print(engine, "seed", seed, clip.name, json.dumps({**m, "timings": res.timings}), flush=True)
@@ -392,14 +405,17 @@ def readme_section(args, summary: dict, default: str) -> tuple:
                  (f"{v}: cross mouth / yaw correlation with the driver (dlib face in both: {f(r['found_frac'])}); "
                   "AED / APD", f"{f(r['mouth_corr'])} / {f(r['yaw_corr'])}; {f(r['aed'])} / {f(r['apd'])}",
                   "mouth >= 0.7, yaw >= 0.8" * g),
-                 (f"{v}: cross eye-aspect correlation; landmark jitter ratio to the driver; flicker outside 2x "
-                  "the head box (grey levels)", f"{f(r['eye_corr'])}; {f(r['jitter_ratio'])}; {f(r['flicker'])}",
-                  ">= 0.6; <= 1.1; <= 0.5" * g),
+                 (f"{v}: cross eye-aspect correlation; landmark jitter ratio to the driver (floor: the photo "
+                  "moved by the head alone); flicker outside 2x the head box (grey levels; the background alone)",
+                  f"{f(r['eye_corr'])}; {f(r['jitter_ratio'])} ({f(r['jitter_floor'])}); {f(r['flicker'])} "
+                  f"({f(r['background_flicker'])})", ">= 0.6; <= 1.1; <= 0.5" * g),
                  (f"{v}: teeth clips ({w['teeth'].split()[0]} driving the same portraits): teeth ratio, each "
                   f"capped at 1 (worst portrait) / teeth correlation (over {f(r['teeth_frames'], '{:.0f}')} frames "
-                  "showing teeth); eye correlation; jitter ratio; flicker; mouth correlation",
+                  "showing teeth); eye correlation; jitter ratio (floor); flicker (background alone); mouth "
+                  "correlation",
                   f"{f(r['teeth_ratio'])} ({f(r['teeth_ratio_min'])}) / {f(r['teeth_corr'])}; "
-                  f"{f(r['teeth_eye_corr'])}; {f(r['teeth_jitter_ratio'])}; {f(r['teeth_flicker'])}; "
+                  f"{f(r['teeth_eye_corr'])}; {f(r['teeth_jitter_ratio'])} ({f(r['teeth_jitter_floor'])}); "
+                  f"{f(r['teeth_flicker'])} ({f(r['teeth_background_flicker'])}); "
                   f"{f(r['teeth_mouth_corr'])}",
                   ">= 0.6 / >= 0.6; >= 0.6; <= 1.1; <= 0.5; >= 0.7" * g),
                  (f"{v}: self, mouth_source {r['self_mouth_source']} ("
