@@ -119,6 +119,29 @@ def test_retarget_pose_modes(head, world):
     assert torch.allclose(half.rotation, src.rotation.expand(20, 3))
 
 
+def test_relative_translation_is_per_face_size_in_view(head, world):
+    """translation "face" (the default): the driver's head moving by a share of its own face's
+    size in view moves the source's by the same share of the source's: a face half as big in
+    view moves half as far (in view angle); "frame" moves both as far for the image."""
+    import copy
+    drv = _fit(world, 3, 20)
+    drv.translation[:, 0] = torch.linspace(-0.02, 0.02, 20)
+    src = _fit(world, 4, 1)
+    small = copy.deepcopy(src)
+    c = small.landmarks68_2d.mean(1, keepdim=True)
+    small.landmarks68_2d = c + 0.5 * (small.landmarks68_2d - c)                 # half the size in view
+
+    def moved(fit, how):
+        out = retarget(fit, drv, head, None, RetargetConfig(reference=0, translation=how))
+        tan = out.translation[:, :2] / out.translation[:, 2:]
+        return tan - tan[:1]
+    assert moved(src, "face").abs().max() > 1e-3
+    assert torch.allclose(moved(small, "face"), 0.5 * moved(src, "face"), atol=1e-6)
+    assert torch.allclose(moved(small, "frame"), moved(src, "frame"), atol=1e-7)
+    with pytest.raises(UserError):
+        retarget(src, drv, head, None, RetargetConfig(translation="body"))
+
+
 def test_partial_regions_move_only_their_vertices(head, world):
     drv, src = _fit(world, 5, 6), _fit(world, 6, 1)
     src.expression[:] = 0.0

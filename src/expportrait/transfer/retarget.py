@@ -9,8 +9,11 @@ Numbered steps of ``retarget``:
    source's own expression (source frame): psi is re-solved by least squares and what the global
    expression basis cannot express goes into Delta_f per vertex;
 3. Delta_f = G(source V^s + Delta_g, E(psi, omega)) (blended the same way for partial regions);
-4. pose: ``relative``: R = R_d(i) R_d(ref)^T R_s and the driver's framing-normalised translation
-   change added to the source's; ``absolute``: the driver's rotation, with a translation that
+4. pose: ``relative``: R = R_d(i) R_d(ref)^T R_s and the driver's translation change (as a view
+   angle) added to the source's, scaled by the two heads' sizes in view (``translation`` "face":
+   a head moves as far for its size as the driver's does, as LivePortrait's relative motion in
+   its face crop; "frame": as far for the image, which flings a small head in a wide photo
+   across it); ``absolute``: the driver's rotation, with a translation that
    keeps the driver's framing (image position and head size relative to the image size);
    both optionally Gaussian-smoothed over time (``smooth`` = sigma in frames);
 5. gaze from the driver ("eyes"), else the source's;
@@ -33,6 +36,7 @@ from expportrait.tracking.io import HeadFit
 
 REGIONS = ("pose", "expression", "eyes", "lips")
 POSE_MODES = ("relative", "absolute")  # head pose (not the pipeline's MODES: auto/self/cross)
+TRANSLATION_MODES = ("face", "frame")  # relative mode: the translation change per face size or image
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class RetargetConfig:
     smooth: float = 0.0                      # Gaussian sigma (frames) of the pose; 0 = off
     reference: int | None = None             # driver reference frame; None = most neutral frontal
     source_frame: int = 0                    # source frame giving its pose, camera, lighting
+    translation: str = "face"                # relative mode, one of TRANSLATION_MODES
 
 
 def check_config(cfg: RetargetConfig) -> None:
@@ -55,6 +60,8 @@ def check_config(cfg: RetargetConfig) -> None:
         raise UserError(f"--intensity must be in [0, 3], got {cfg.intensity}")
     if cfg.smooth < 0:
         raise UserError(f"--smooth must be >= 0, got {cfg.smooth}")
+    if cfg.translation not in TRANSLATION_MODES:
+        raise UserError(f"translation must be one of {', '.join(TRANSLATION_MODES)}, got {cfg.translation!r}")
 
 
 def reference_frame(fit: HeadFit) -> int:
@@ -80,6 +87,13 @@ def _framing(cam: Tensor, size) -> Tensor:
     return cam[:, 0] / float(min(size))
 
 
+def _view_size(fit: HeadFit, frame: int) -> float:
+    """How big a fit's face is in view at ``frame``: the RMS distance of its brows, nose and eyes
+    (68-point 17-47, px) from their centre over the focal length (px): a view-angle tangent."""
+    p = fit.landmarks68_2d[frame, 17:48].double()
+    return float((p - p.mean(0)).norm(dim=-1).pow(2).mean().sqrt() / fit.camera[frame, 0].double())
+
+
 def retarget_pose(source: HeadFit, driving: HeadFit, cfg: RetargetConfig, ref: int
                   ) -> tuple[Tensor, Tensor]:
     """-> (rotation (F_d, 3), translation (F_d, 3)) of the source head following the driver."""
@@ -92,6 +106,10 @@ def retarget_pose(source: HeadFit, driving: HeadFit, cfg: RetargetConfig, ref: i
         z = tr_d[:, 2] / k
         xy = tr_d[:, :2] / tr_d[:, 2:3] * k[:, None] * z[:, None]
         return rot_d, torch.cat([xy, z[:, None]], -1)
+    if cfg.translation == "face":
+        size_s, size_d = _view_size(source, s), _view_size(driving, ref)
+        if math.isfinite(size_s) and math.isfinite(size_d) and size_s > 0 and size_d > 0:
+            k = torch.full_like(k, size_s / size_d)
     Rd, Rref = axis_angle_to_matrix(rot_d), axis_angle_to_matrix(rot_d[ref])
     R = Rd @ Rref.T @ axis_angle_to_matrix(source.rotation[s])                    # (F, 3, 3)
     ts = source.translation[s]
