@@ -235,11 +235,12 @@ def test_reenact_cli_end_to_end(ckpt, tmp_path):
     assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",
                  "--max-frames", "2", "--out", str(kept), "--checkpoint", str(ckpt),
                  "--keep-source-head", "--cfg-scale", "2", "--guide", "pose", "--mouth-source",
-                 "learned", "--no-align", "--engine", "full"]) == 0
+                 "learned", "--no-align", "--engine", "full", "--head-motion", "frame"]) == 0
     kept_info = json.loads(kept.with_suffix(".json").read_text())
     assert kept_info["clear_source_head"] is False
     assert kept_info["mouth_source"] == "learned" and kept_info["align_landmarks"] is False
     assert info["mouth_source"] == "auto" and info["align_landmarks"] is True
+    assert info["head_motion"] == "face" and kept_info["head_motion"] == "frame"
     assert kept_info["cfg_scale"] == 2.0 and kept_info["guide"] == ["pose"]
     bad = tmp_path / "bad.mp4"
     assert main(["reenact", "--source", "sample:astronaut", "--driving", "sample:carphone",

@@ -55,6 +55,8 @@ class PipelineConfig:
     regions: tuple[str, ...] = ("pose", "expression", "eyes", "lips")
     intensity: float = 1.0             # expression multiplier
     pose_smooth: float = 1.0           # Gaussian sigma (frames) of the transferred head pose
+    head_motion: str = "face"          # cross mode: the driver's head translation per face size
+    #   in view ("face") or per image ("frame"): ``transfer.retarget.TRANSLATION_MODES``
     engine: str = DEFAULT_ENGINE       # ``engines.ENGINE_NAMES``; checked when the config is made
     # engine options (each engine reads those it uses)
     crop: CropConfig = field(default_factory=CropConfig)  # face crops (the DiT: size = its generator's)
@@ -184,7 +186,8 @@ class ReenactPipeline:
         from expportrait.transfer.retarget import RetargetConfig, retarget
         cfg = RetargetConfig(mode="absolute" if mode == "self" else "relative",
                              regions=tuple(self.config.regions), intensity=self.config.intensity,
-                             smooth=self.config.pose_smooth, source_frame=ref)
+                             smooth=self.config.pose_smooth, source_frame=ref,
+                             translation=self.config.head_motion)
         model = self.transfer_model if self.engine.uses_transfer else None
         driven = retarget(source_fit, driving_fit, self.head, model, cfg)
         return self.engine.drive(driven, source_fit, driving_fit, ref)

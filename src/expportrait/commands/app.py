@@ -49,7 +49,8 @@ class Reenactor:
         self.samples = _sample_files(self.output_dir)   # (astronaut.png, carphone.mp4) paths
         self._pipe = None
 
-    def pipeline(self, mode, regions, intensity, smooth, reference_frame, face_index, mouth_source="auto"):
+    def pipeline(self, mode, regions, intensity, smooth, reference_frame, face_index, mouth_source="auto",
+                 head_motion=None):
         """The loaded pipeline with this request's controls on top of the checkpoint's defaults."""
         from expportrait.commands.reenact import with_controls
 
@@ -59,7 +60,8 @@ class Reenactor:
         config, self._pipe.tracker.cfg = with_controls(
             *self._defaults, mode=mode, intensity=intensity, regions=regions,
             reference_frame=reference_frame, smooth=smooth, face_index=face_index)
-        self._pipe.config = replace(config, mouth_source=mouth_source or config.mouth_source)
+        self._pipe.config = replace(config, mouth_source=mouth_source or config.mouth_source,
+                                    head_motion=head_motion or self._defaults[0].head_motion)
         return self._pipe
 
     def build(self):
@@ -72,7 +74,7 @@ class Reenactor:
 
     def __call__(self, source_path, driving_path, mode="auto", regions=REGIONS, intensity=1.0,
                  smooth=1.0, reference_frame=0, max_frames=None, fps=None, steps=None, seed=0,
-                 face_index=0, mouth_source="auto", progress=None):
+                 face_index=0, mouth_source="auto", head_motion="face", progress=None):
         """-> (result.mp4, result.compare.mp4, info dict). Raises UserError on bad input."""
         from expportrait.commands.reenact import read_inputs, run_info
         from expportrait.errors import UserError
@@ -92,7 +94,8 @@ class Reenactor:
             pipe = self.pipeline(mode=None if mode == "auto" else mode, regions=regions,
                                  intensity=float(intensity), smooth=float(smooth),
                                  reference_frame=int(reference_frame or 0),
-                                 face_index=int(face_index or 0), mouth_source=mouth_source)
+                                 face_index=int(face_index or 0), mouth_source=mouth_source,
+                                 head_motion=head_motion)
             t = time.perf_counter()
             result = pipe(source, driving, steps=int(steps) if steps else None, seed=int(seed or 0))
             stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{int(t * 1000) % 1000:03d}"
@@ -163,12 +166,13 @@ def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None, live=None
     from expportrait.engines.mouth import MOUTH_SOURCES
 
     def run(source, driving, face, mode, regions, intensity, smooth, reference_frame, max_frames,
-            fps, steps, seed, mouth_source, progress=gr.Progress(track_tqdm=True)):
+            fps, steps, seed, mouth_source, head_motion, progress=gr.Progress(track_tqdm=True)):
         progress(0.0, desc="loading")
         return show_result(gr, lambda: reenactor(
             _path(source), _path(driving), mode=mode, regions=regions, intensity=intensity,
             smooth=smooth, reference_frame=reference_frame, max_frames=max_frames, fps=fps or None,
-            steps=steps or None, seed=seed, face_index=_face_index(face), mouth_source=mouth_source))
+            steps=steps or None, seed=seed, face_index=_face_index(face), mouth_source=mouth_source,
+            head_motion=head_motion))
 
     def show_source(source):
         picture, video, choices, line = preview_source(_path(source))
@@ -209,6 +213,9 @@ def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None, live=None
                 with gr.Row():
                     intensity = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="expression intensity")
                     smooth = gr.Slider(0.0, 5.0, value=1.0, step=0.5, label="pose smoothing (frames)")
+                    head_motion = gr.Radio(["face", "frame"], value="face", label="head motion",
+                                           info="cross: as far for its face's size as the driver's, "
+                                                "or as far for the image", elem_id="head_motion")
                     reference_frame = gr.Number(0, precision=0, label="source reference frame")
                 with gr.Row():
                     max_frames = gr.Number(min(60, reenactor.max_frames), precision=0,
@@ -223,7 +230,8 @@ def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None, live=None
             source.change(show_source, [source], [source_faces, source_player, face, faces_line],
                           concurrency_id="preview", concurrency_limit=2)   # not queued behind a run
             button.click(run, [source, driving, face, mode, regions, intensity, smooth, reference_frame,
-                               max_frames, fps, steps, seed, mouth_source], [result, compare, files, info])
+                               max_frames, fps, steps, seed, mouth_source, head_motion],
+                     [result, compare, files, info])
         with gr.Tab("Group", id="group"):            # every face of a photo, one driver or one each
             from expportrait.commands.app_group import group_tab
             group_tab(gr, reenactor, preview_source, _path)

@@ -45,6 +45,9 @@ def add_arguments(p) -> None:
     p.add_argument("--regions", default=None,
                    help="what follows the driver, comma list of pose,expression,eyes,lips (default all)")
     p.add_argument("--smooth", type=float, default=None, help="Gaussian sigma (frames) of the head pose; 0 = off")
+    p.add_argument("--head-motion", choices=("face", "frame"), default=None,
+                   help="cross mode: the head moves as far for its face's size as the driver's (face, "
+                        "default) or as far for the image (frame)")
     p.add_argument("--face-index", default=None,
                    help="the source's face when there are several (0 = largest; `expportrait faces` "
                         "numbers them); all, or a list such as 0,2,3: those faces, each composited "
@@ -108,6 +111,8 @@ def build_pipeline(args):
         driving_face_index=getattr(args, "driving_face_index", None),
         face_detector=getattr(args, "face_detector", None))
     changes = {"engine": args.engine} if args.engine else {}
+    if getattr(args, "head_motion", None):
+        changes["head_motion"] = args.head_motion
     if getattr(args, "cfg_scale", None) is not None:
         if args.cfg_scale <= 0:
             raise UserError(f"--cfg-scale must be > 0, got {args.cfg_scale}")
@@ -202,7 +207,8 @@ def run_group(args, faces) -> int:
     with atomic_path(Path(out).with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps({**result.info(), "engine": pipe.config.engine,
                                    "driving": [str(p) for p in args.driving], "shorter": cfg.shorter,
-                                   "mouth_source": pipe.config.mouth_source, **guidance(pipe)},
+                                   "mouth_source": pipe.config.mouth_source,
+                                   "head_motion": pipe.config.head_motion, **guidance(pipe)},
                                   indent=2) + "\n")
     print(f"{len(result.faces)} faces ({', '.join(map(str, result.faces))}) reenacted: {len(result.frames)} "
           f"frames {result.frames.shape[2]}x{result.frames.shape[1]} -> {out} (+ {cmp.name})")
@@ -227,6 +233,7 @@ def run_single(args) -> int:
                                    "clear_source_head": pipe.config.clear_source_head,
                                    "mouth_source": pipe.config.mouth_source,
                                    "align_landmarks": pipe.config.align_landmarks,
+                                   "head_motion": pipe.config.head_motion,
                                    **guidance(pipe)}, indent=2) + "\n")
     print(f"{result.mode}-reenactment: {len(result.frames)} frames "
           f"{result.frames.shape[2]}x{result.frames.shape[1]} -> {out} (+ {cmp.name})")

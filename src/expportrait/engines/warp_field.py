@@ -82,7 +82,8 @@ def expression_warp(image: np.ndarray, still: HeadFit, driven: HeadFit, head,
 
 class WarpField:
     """``expression_warp`` in two halves: what depends only on the photo and its still head
-    (made once: its screen vertices, lips, face size, person mask, clothes and background plate)
+    (made once: its screen vertices, lips, face size, person mask, clothes, the photo's face grown
+    by 0.1 face heights (what passes in front of the clothes) and background plate)
     and ``field(driven, idx)``: frames ``idx`` of a driven head -> for each, ((x0, y0, x1, y1) the
     box it changed, (y1 - y0, x1 - x0, 3) uint8 the new pixels there, its least Jacobian
     determinant). ``scale`` < 1 rasterises the mesh at that fraction of the photo's resolution

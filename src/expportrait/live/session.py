@@ -77,7 +77,8 @@ class LiveSession:
         self.tracker = FrameTracker(self.head, cfg.driver_face_index, pipe.tracker.cfg.face_detector,
                                     pipe.tracker.cfg.fov_deg, pipe.tracker.cfg.base, cfg.min_cutoff, cfg.beta)
         self.retarget_cfg = RetargetConfig(mode="relative", regions=tuple(pcfg.regions),
-                                           intensity=pcfg.intensity, smooth=0.0, reference=0)
+                                           intensity=pcfg.intensity, smooth=0.0, reference=0,
+                                           translation=pcfg.head_motion)
         self.prepare_s = time.perf_counter() - t
         self.timings: dict[str, float] = {}
         self.min_jacobian = 1.0
