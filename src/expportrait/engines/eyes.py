@@ -58,7 +58,15 @@ def keep_fraction(target68: np.ndarray, source68: np.ndarray, driver68: np.ndarr
     want = eye_aspect(np.asarray(source68)[None])[0] * rel                       # (F, 2)
     keep = np.clip(want / np.maximum(eye_aspect(target68), 1e-6), 0.0, np.maximum(rel, 1.0))
     keep[~ok] = 1.0
-    return np.where(np.abs(keep - 1.0) < 0.1, 1.0, keep)   # a few per cent: the fit's noise
+    return _past_noise(keep)
+
+
+def _past_noise(keep: np.ndarray, noise: float = 0.1) -> np.ndarray:
+    """keep with the fit's few per cent of noise around 1 taken off continuously (1 - ``noise``
+    .. 1 + ``noise`` -> 1; 0 and ``WIDER`` stay): a lid never jumps as the share crosses the band."""
+    lo = 1.0 - np.clip(1.0 - noise - keep, 0.0, None) / (1.0 - noise)
+    hi = 1.0 + np.clip(keep - 1.0 - noise, 0.0, None) * (WIDER - 1.0) / (WIDER - 1.0 - noise)
+    return np.where(keep < 1.0, lo, hi)
 
 
 def set_lid(frame: np.ndarray, eye: np.ndarray, keep: float, lid_height: float = 0.6) -> np.ndarray:
