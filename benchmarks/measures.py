@@ -8,7 +8,8 @@
 - ``place_in_view``, ``bench_renderer``, ``ModernGLPass``: the torch renderer timed against moderngl
   (EGL) on one mesh (renderer.py, tracking.py);
 - ``teeth_fraction`` / ``teeth_scores``, ``eye_aspect``, ``landmark_jitter`` (``head_motion_only``:
-  its floor), ``flicker`` (``person_masks``: of the background alone), ``warp_error``, ``box_crops`` / ``face_box_crops`` / ``mouth_box_crops`` and their helpers
+  its floor), ``flicker`` (``person_masks``: of the background alone), ``warp_error``,
+  ``box_crops`` / ``face_box_crops`` / ``mouth_box_crops`` and their helpers
   (``polygon_mask``, ``skin_luminance``, ``square_around``, ...): unseen.py's measures of teeth, eyes,
   temporal stability and self-mode crops (every ``lmk`` / ``lmk68``: dlib's 68 landmarks, (F, 68, 2)
   float (x, y) pixels, NaN rows where dlib found no face; frames: (F, H, W, 3) uint8 RGB);
@@ -274,21 +275,15 @@ def head_motion_only(photo: np.ndarray, photo68: np.ndarray, driven68: np.ndarra
     """The floor of ``landmark_jitter`` for a result: photo (H, W, 3) uint8 with its landmarks
     photo68 (68, 2) (the fit's), driven68 (F, 68, 2) the result's driven landmarks (same image
     space) -> (F, H, W, 3) uint8: the photo moved by nothing but the driven head's motion (the
-    least-squares similarity of brows, nose and eyes, 17-47, to the photo's; no expression), which
-    dlib reads with the jitter of the head's motion and of its own reading alone."""
+    least-squares similarity of brows, nose and eyes, 17-47, to the photo's: the warp's own
+    ``engines.warp_field.similarity``; no expression), which dlib reads with the jitter of the
+    head's motion and of its own reading alone."""
     import cv2
-    from skimage.transform import SimilarityTransform
-    out = []
-    for d in np.asarray(driven68, np.float64):
-        if hasattr(SimilarityTransform, "from_estimate"):                    # scikit-image >= 0.26
-            t = SimilarityTransform.from_estimate(photo68[17:48], d[17:48])
-        else:
-            t = SimilarityTransform()
-            t = t if t.estimate(photo68[17:48], d[17:48]) else None
-        A = t.params[:2] if t else np.eye(2, 3)
-        out.append(cv2.warpAffine(photo, A, photo.shape[1::-1], flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REFLECT))
-    return np.stack(out)
+    from expportrait.engines.warp_field import similarity
+    photo68 = np.asarray(photo68, np.float64)
+    return np.stack([cv2.warpAffine(photo, similarity(photo68[17:48], d[17:48]), photo.shape[1::-1],
+                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+                     for d in np.asarray(driven68, np.float64)])
 
 
 def real_flow(prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -52,8 +52,9 @@ tracker never sees, except AED/APD (the dlib measures are in ``benchmarks/measur
   own head motion (``measures.head_motion_only``: no expression; what dlib reads of a moving still
   photo). flicker: mean |grey change| of consecutive result frames outside 2x the box of both
   frames' landmarks; background_flicker: the same outside the person as well (MediaPipe's person
-  mask of either frame, ``measures.person_masks``: hair, hat and clothes left out). self warp_error: the real frames' DIS optical flow (medium, t -> t-1, forward-
-  backward checked) warps result t-1 onto t; mean |difference| to result t over the consistent
+  mask of either frame, ``measures.person_masks``: hair, hat and clothes left out). self
+  warp_error: the real frames' DIS optical flow (medium, t -> t-1, forward-backward checked)
+  warps result t-1 onto t; mean |difference| to result t over the consistent
   pixels of the face box; real_warp_error: the same on the real frames (the floor).
 - min_jacobian: the least ``res.warp_stats["min_jacobian"]`` (the backward warp's Jacobian
   determinant) over every frame of every clip; None for an engine without warp stats.

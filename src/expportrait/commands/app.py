@@ -61,7 +61,7 @@ class Reenactor:
             *self._defaults, mode=mode, intensity=intensity, regions=regions,
             reference_frame=reference_frame, smooth=smooth, face_index=face_index)
         self._pipe.config = replace(config, mouth_source=mouth_source or config.mouth_source,
-                                    head_motion=head_motion or self._defaults[0].head_motion)
+                                    head_motion=head_motion or config.head_motion)
         return self._pipe
 
     def build(self):
