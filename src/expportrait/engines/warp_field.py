@@ -105,7 +105,7 @@ class WarpField:
         if person is not None:
             from expportrait.engines.segment import background_plate, clothes_mask, plate_mask
             self.clothes = clothes_mask(image, still.landmarks68_2d[0].numpy())  # (H, W)
-            self.face = _face_region(still.landmarks68_2d[0].numpy(), 0, 0, H, W, grow=0.1)  # (H, W)
+            self.src_face = _face_region(still.landmarks68_2d[0].numpy(), 0, 0, H, W, grow=0.1)  # (H, W)
             self.hbox = head_box(still, H, W)
             self.hole = plate_mask(person, self.hbox)                             # (H, W)
             self.plate = background_plate(image, self.hole, avoid=person > 0.5)  # (H, W, 3): filled
@@ -139,7 +139,7 @@ class WarpField:
                             person, rigid, jac, None if person is None else self.clothes,
                             None if person is None else _face_region(driven.landmarks68_2d[i].numpy(), x0, y0,
                                                                      y1 - y0, x1 - x0),
-                            None if person is None else self.face)
+                            None if person is None else self.src_face)
             if person is not None:
                 roi = _composite(roi, image[y0:y1, x0:x1], self.plate[y0:y1, x0:x1],
                                  person[y0:y1, x0:x1], self.hole[y0:y1, x0:x1])
