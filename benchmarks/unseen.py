@@ -18,7 +18,8 @@ Clips (the persons are checked against the split file's "validation" list):
   stride (50 frames), compared with those real frames; mode self. The driver is the ground truth,
   so a figure made with its pixels is no result: the clip runs with ``mouth_source="none"`` (the
   headline self_*) and again, labelled, with ``"driver"`` (``self_driver_mouth:cap13``, the
-  self_*_driver_mouth keys); a PipelineConfig without mouth_source: once, as configured.
+  self_*_driver_mouth keys; with ``--synthesize``, ``"learned"``: the generator refining that
+  composite); a PipelineConfig without mouth_source: once, as configured.
 - self_hard: the same held-out frames re-created from ``cap13`` frame 100, mid-blink (eyes shut;
   the driver then opens them, opens the mouth wide and turns the head): a large change between
   reference and driver, where an alignment that forces landmarks tears (self_hard_* keys).
@@ -126,9 +127,10 @@ class Clip:
     drv: dict             # the driver's own measures: teeth (F,), jitter, real_warp (self)
 
 
-def build_clips(args, face, tracker, self_mouth: str | None = "none") -> list[Clip]:
+def build_clips(args, face, tracker, self_mouth: str | None = "none", driver_mouth: str = "driver") -> list[Clip]:
     """The clips of the module doc; ``self_mouth``: the self clip's mouth_source (None: a
-    PipelineConfig without one, the self clip runs once as configured)."""
+    PipelineConfig without one, the self clip runs once as configured); ``driver_mouth``: the
+    labelled self clip's, with the driver's mouth pixels ("learned" refines them)."""
     from expportrait.data.media import MEDIA, load_split, names_of, person_of
     from expportrait.data.video import Video, read_source
     from expportrait.errors import UserError
@@ -176,7 +178,7 @@ def build_clips(args, face, tracker, self_mouth: str | None = "none") -> list[Cl
     self_args = (me.frames[SELF_CLIP[1]], me.frames[SELF_CLIP[2]:SELF_CLIP[3]:s], me.fps / s)
     if self_mouth is not None:                     # the headline without the driver's mouth pixels
         clips.append(clip(f"self:{SELF_CLIP[0]}", "self", *self_args, {"mouth_source": self_mouth}))
-        clips.append(clip(f"{DRIVER_MOUTH}:{SELF_CLIP[0]}", "self", *self_args, {"mouth_source": "driver"}))
+        clips.append(clip(f"{DRIVER_MOUTH}:{SELF_CLIP[0]}", "self", *self_args, {"mouth_source": driver_mouth}))
         clips.append(clip(f"self_hard:{SELF_CLIP[0]}", "self", me.frames[SELF_HARD], *self_args[1:],
                           {"mouth_source": self_mouth}))
     else:
@@ -292,7 +294,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="sampler steps (default: the checkpoint's)")
     ap.add_argument("--split", default=str(SPLIT_FILE), help="identity split file")
     ap.add_argument("--synthesize", action="store_true",
-                    help="warp_first with the generator's open mouth (mouth_source='learned')")
+                    help="warp_first with the driver's mouth composite refined by the generator "
+                         "(mouth_source='learned')")
     ap.add_argument("--no-align", action="store_true",
                     help="ablation: self-mode warp results without the landmark alignment (align_landmarks)")
     ap.add_argument("--merge", default=None,
@@ -321,8 +324,8 @@ def main() -> None:
     base_cfg = replace(pipe.config, align_landmarks=pipe.config.align_landmarks and not args.no_align,
                        **({"mouth_source": "learned"} if args.synthesize else {}))
     mouths = {"cross": getattr(base_cfg, "mouth_source", None)}   # the self headline: no driver pixels
-    mouths["self"] = mouths["cross"] if mouths["cross"] in (None, "source", "learned", "none") else "none"
-    clips = build_clips(args, face, tracker, mouths["self"])
+    mouths["self"] = mouths["cross"] if mouths["cross"] in (None, "source", "none") else "none"
+    clips = build_clips(args, face, tracker, mouths["self"], "learned" if args.synthesize else "driver")
     default = base_cfg.engine                  # run first: its first clip is the end-to-end timing
     engines = sorted(args.engines, key=lambda v: v != default)
     results, sheet, zoom, e2e = {}, {}, {}, None

@@ -1,5 +1,6 @@
 """engines.mouth: the inner-lip masks the learned mouth is pasted through."""
 import numpy as np
+import pytest
 
 from expportrait.engines.mouth import mouth_masks
 
@@ -321,3 +322,18 @@ def test_a_smiling_source_keeps_its_upper_teeth_on_its_upper_lip():
     outside = cv2.dilate(inside, np.ones((3, 3), np.uint8)) == 0
     assert np.array_equal(out[outside], res[outside])
     assert np.array_equal(keep_upper_teeth(res[None], t[None], src, own, np.zeros(1)), res[None])
+
+
+def test_a_donor_mouth_is_the_donor_frame_that_opens_most_alike():
+    """nearest_openings (prepare --mouth-donor): each target frame takes the donor frame whose
+    inner lips open most alike, never one with a missing landmark, whatever the donor's size."""
+    from expportrait.engines.mouth import nearest_openings, opening
+    donor = np.stack([_lips(60, 60, 40, g) for g in (2, 8, 14, 20)])              # (4, 68, 2)
+    donor[3, 5] = np.nan                                                          # lost landmark
+    target = np.stack([_lips(200, 150, 120, g) for g in (45, 5, 60, 24)])        # 3x larger mouths
+    pick = nearest_openings(target, donor)
+    assert opening(donor[:3]).tolist() == sorted(opening(donor[:3]).tolist())
+    assert pick.tolist() == [2, 0, 2, 1]
+    with pytest.raises(ValueError, match="donor"):
+        nearest_openings(target, np.full((2, 68, 2), np.nan))
+

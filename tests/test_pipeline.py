@@ -148,6 +148,25 @@ def test_warp_first_synthesizes_only_the_open_mouth(parts, media, own):
         PipelineConfig(mode="cross", mouth_source="hair")
 
 
+def test_the_learned_mouth_refines_the_driver_composite(parts, media, monkeypatch):
+    """mouth_source "learned" hands the generator the frames "driver" makes (the driver's teeth
+    carried into the driven lips), not the bare warp: it is the refiner of that composite."""
+    from expportrait.engines import mouth
+    astro, _ = media
+    car = read_source("sample:carphone", max_frames=40)
+    drv = Video(car.frames[24:28], car.fps)
+    seen = []
+    monkeypatch.setattr(mouth, "learned_mouth", lambda parts_, inp, cfg, frames: seen.append(frames) or frames)
+    res = {}
+    for src in ("driver", "learned", "none"):
+        p = ReenactPipeline(parts["head"], FAST, parts["transfer"], _parts(parts),
+                            PipelineConfig(mode="cross", engine="warp_first", mouth_source=src, intensity=2.0))
+        res[src] = p(astro, drv, steps=1, seed=0).frames
+    assert len(seen) == 1
+    assert np.abs(res["driver"].astype(int) - res["none"].astype(int)).max() > 0    # a composite
+    np.testing.assert_array_equal(res["learned"], res["driver"])   # the identity refiner: the composite
+
+
 def test_checkpoint_with_a_learned_part_round_trips(parts, tmp_path):
     """export_checkpoint(synth_dir=...) writes DIR/synth in fp16 and from_checkpoint loads it
     as the pipeline's synth_generator (strictly: the same weights); the committed pipeline.json

@@ -257,3 +257,29 @@ def test_still_expressions_on_the_base_stage_move_the_photo():
     face = np.abs(clip[1:, 60:220, 170:330].astype(int) - img[60:220, 170:330]).mean()
     suit = np.abs(clip[1:, 420:].astype(int) - img[420:]).mean()
     assert face > 1.0 and suit < 0.1, (face, suit)                     # the face moves, not the suit
+
+
+def test_prepare_mouth_donor_carries_a_donors_mouth_into_the_warp(tmp_path, capsys):
+    """--mouth-donor: the warped references take the donor's inner mouth where the lips open wider
+    than the reference's (the reference frame itself about the plain warp); it needs
+    --warp-reference, and a video prepared without a donor is not mixed with one."""
+    from expportrait.data.video import read_source, write_video
+    tcfg = tmp_path / "track.json"
+    tcfg.write_text(json.dumps({"stages": ["base"], "base": {"rigid_iters": 30, "iters": 60}}))
+    car = read_source("sample:carphone", max_frames=120)
+    write_video(tmp_path / "donor.mp4", car.frames[100:120], car.fps)
+    args = ["sample:carphone", "--size", "64", "--frames", "24:30", "--clip-frames", "6", "--stages", "base",
+            "--track-config", str(tcfg), "--warp-reference", "--crop-centre", "mouth", "--crop-scale", "0.8"]
+    assert main(["prepare", *args, "--out", str(tmp_path / "plain")]) == 0
+    assert main(["prepare", *args, "--out", str(tmp_path / "donor"), "--mouth-donor", str(tmp_path / "donor.mp4")]) == 0
+    plain, donor = (read_clip(tmp_path / d / read_manifest(tmp_path / d)["clips"][0]["file"])["appearance"].float()
+                    for d in ("plain", "donor"))                                 # (F, 3, 64, 64)
+    diff = (plain - donor).abs().amax(1)                                          # (F, 64, 64)
+    print("changed pixels per frame", (diff > 8).sum((1, 2)).tolist())
+    assert (diff[0] > 8).sum() == 0 and (diff[2:] > 8).sum() > 20       # (the gate is smoothed in time)
+    ys, xs = np.nonzero((diff > 8).any(0).numpy())
+    assert 12 <= ys.mean() <= 52 and 12 <= xs.mean() <= 52                       # about the mouth
+    assert main(["prepare", *args, "--out", str(tmp_path / "plain"), "--mouth-donor", str(tmp_path / "donor.mp4")]) == 2
+    assert "other settings" in capsys.readouterr().err
+    bare = [a for a in args if a != "--warp-reference"]
+    assert main(["prepare", *bare, "--out", str(tmp_path / "x"), "--mouth-donor", str(tmp_path / "donor.mp4")]) == 2

@@ -208,7 +208,8 @@ def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None, live=None
                     regions = gr.CheckboxGroup(list(REGIONS), value=list(REGIONS), label="regions")
                     mouth_source = gr.Radio(list(MOUTH_SOURCES), value="auto", label="open mouth",
                                             info="auto / driver: the driver's teeth and tongue; source / none: "
-                                                 "the photo's own mouth; learned: the generator",
+                                                 "the photo's own mouth; learned: the driver's, refined by "
+                                                 "the generator",
                                             elem_id="mouth_source")
                 with gr.Row():
                     intensity = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="expression intensity")

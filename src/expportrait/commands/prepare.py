@@ -45,6 +45,11 @@ def add_arguments(p) -> None:
     p.add_argument("--warp-reference", action="store_true",
                    help="every clip also carries its reference warped by the fitted head to each frame "
                         "(engines.warp_field): what a residual_base 'warp' generator starts from")
+    p.add_argument("--mouth-donor", default=None, metavar="VIDEO",
+                   help="with --warp-reference: carry this video's inner mouth (another person's "
+                        "teeth and tongue, the frame whose mouth opens most alike) into each warped "
+                        "frame where it opens wider than the reference, as warp_first's driver "
+                        "mouth does (engines.mouth): the composites a learned mouth refiner starts from")
     p.add_argument("--face-index", type=int, default=None,
                    help="which face when there are several (0 = largest; `expportrait faces` numbers them)")
     p.add_argument("--face-detector", default=None, choices=DETECTORS,
@@ -150,12 +155,28 @@ def run(args) -> int:
     def render(fit, idx, boxes, size):
         return render_crop_normals(head, fit, boxes, size, idx=idx, eyes=eyes)
 
+    donor = None
+    if args.mouth_donor is not None:
+        from expportrait.detection.landmarks import detect_video
+        from expportrait.errors import UserError
+        if not args.warp_reference:
+            raise UserError("--mouth-donor needs --warp-reference (the mouth is carried into the warp)")
+        d = read_source(args.mouth_donor).frames
+        donor = (d, detect_video(d).ibug68)
+
     def warp(frames, fit, ref, idx):
         import torch
 
+        from expportrait.engines import mouth
         from expportrait.engines.warp_field import expression_warp
-        return expression_warp(frames[ref], fit.frames(torch.as_tensor([ref])),
-                               fit.frames(torch.as_tensor(idx)), head)
+        out = expression_warp(frames[ref], fit.frames(torch.as_tensor([ref])),
+                              fit.frames(torch.as_tensor(idx)), head)
+        if donor is not None:                          # the driver's mouth, from another person
+            lmk = fit.landmarks68_2d.numpy()
+            target = lmk[idx]
+            out = mouth.carry_driver_mouth(out, target, donor[0], donor[1], mouth.gate(target, lmk[ref]),
+                                           pick=mouth.nearest_openings(target, donor[1]))
+        return out
 
     for v in args.videos:  # fail early, before any tracking, on a missing file
         if not str(v).startswith("sample:") and not Path(v).is_file():
@@ -177,7 +198,8 @@ def run(args) -> int:
         return video
 
     settings = {**to_dict(cfg), "tracking": to_dict(tcfg), "eyes": eyes, "still_frames": args.still_frames,
-                "still_expressions": args.still_expressions}
+                "still_expressions": args.still_expressions,
+                **({"mouth_donor": args.mouth_donor} if args.mouth_donor else {})}
     summary = prepare_dataset(out, list(args.videos), read, make_tracker(out, tcfg, head),
                               render, cfg, progress=True, settings=settings,
                               warp=warp if cfg.warp_reference else None)

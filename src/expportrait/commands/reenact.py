@@ -69,7 +69,8 @@ def add_arguments(p) -> None:
     p.add_argument("--mouth-source", default=None, choices=MOUTH_SOURCES,
                    help="warp_first's open mouth where the driven mouth opens wider than the source's: "
                         "auto (default) / driver: the driver's teeth and tongue matched to the source's "
-                        "lips; source / none: the source's own mouth stretched; learned: the generator")
+                        "lips; source / none: the source's own mouth stretched; learned: the driver's, "
+                        "refined by the generator")
     p.add_argument("--no-align", action="store_true",
                    help="self mode, warp engines: keep the frames as warped (default: each is moved so "
                         "that its face landmarks land on the driver's, removing the trackers' residuals)")

@@ -19,10 +19,11 @@
   frame is close enough).
 - ``source`` (an image source) / ``none``: the warp's own mouth (the source's mouth stretched
   through the affine map of the inner lips, ``engines.warp_field``).
-- ``learned``: the generator's crops (warp_first's own ``synth/`` generator if the checkpoint has
-  one, else its main one), on the shared crop conditions (``engines.conditions``), kept only
-  inside the driven inner lips (``mouth_masks``). Measured worse than the warp's own mouth on the
-  unseen self clip (0.3-0.9 dB, docs/experiments.md).
+- ``learned``: the ``driver`` composite refined by the generator (warp_first's own ``synth/``
+  generator if the checkpoint has one, else its main one; a ``residual_base`` "warp" generator
+  starts from the composite's crops, ``scripts/train_mouth_refiner.sh``), on the shared crop
+  conditions (``engines.conditions``), kept only inside the driven inner lips (``mouth_masks``).
+  Measured worse than the classical composite on the validation people (docs/experiments.md).
 """
 from __future__ import annotations
 
@@ -51,6 +52,18 @@ def opening(lmk68: np.ndarray) -> np.ndarray:
     area = 0.5 * np.abs((x * np.roll(y, -1, 1) - np.roll(x, -1, 1) * y).sum(1))
     width = np.linalg.norm(lmk68[:, 54] - lmk68[:, 48], axis=-1)
     return area / np.maximum(width, 1e-6) ** 2
+
+
+def nearest_openings(target68: np.ndarray, donor68: np.ndarray) -> np.ndarray:
+    """target68 (F, 68, 2), donor68 (F', 68, 2) -> (F,) int: for each target frame the donor frame
+    whose mouth opens most alike (``opening``; frames with a missing landmark never picked): the
+    ``pick`` of ``carry_driver_mouth`` for a donor that is not the driver (the composites a
+    learned mouth refiner is trained on, ``prepare --mouth-donor``)."""
+    theirs = opening(np.nan_to_num(np.asarray(donor68, np.float64), nan=0.0))
+    theirs = np.where(np.isfinite(np.asarray(donor68, np.float64)).all((1, 2)), theirs, np.inf)
+    if not np.isfinite(theirs).any():
+        raise ValueError("the donor has no frame with all 68 landmarks")
+    return np.abs(opening(np.asarray(target68, np.float64))[:, None] - theirs[None]).argmin(1)
 
 
 def gate(target68: np.ndarray, source68: np.ndarray, sigma: float = 1.0, span: float = 0.01) -> np.ndarray:
@@ -294,8 +307,9 @@ def mouth_masks(landmarks68: np.ndarray, boxes: np.ndarray, size: int, grow: flo
 
 
 def learned_mouth(parts, inp, cfg, frames: np.ndarray) -> np.ndarray:
-    """Warped frames (F, H, W, 3) uint8 -> the same with the generated open mouth pasted in
-    (``cfg.synth_crop`` crops, else ``cfg.crop``; their size is the generator's)."""
+    """Warped frames (F, H, W, 3) uint8 (the mouth composite) -> the same with the generated open
+    mouth pasted in (``cfg.synth_crop`` crops, else ``cfg.crop``; their size is the generator's; a
+    ``residual_base`` "warp" generator refines those frames' crops)."""
     from expportrait.generator.longvideo import generate_crops
     model = parts.synth() or parts.generator()
     c = replace(cfg.synth_crop or cfg.crop, size=model.config.resolution)

@@ -40,23 +40,22 @@ class WarpFirst(MeshWarp):
 
     def refine(self, inp: EngineInput, cfg, frames: np.ndarray) -> np.ndarray:
         """What the warp cannot show: the open mouth (``cfg.mouth_source``, ``engines.mouth``; a
-        video source's own first, ``engines.mouth_bank``) and, with the "eyes" region, the driver's
+        video source's own first, ``engines.mouth_bank``; ``learned``: the driver's composite
+        refined by the generator) and, with the "eyes" region, the driver's
         blinks and a shut-eyed source's opened eyes (``engines.eyes``)."""
         from expportrait.engines import eyes, mouth, own_teeth
         target = inp.driven.landmarks68_2d.numpy()                                # (F, 68, 2)
         own = inp.ref_fit.landmarks68_2d[0].numpy()                               # (68, 2)
         drv, src = inp.driver_landmarks, cfg.mouth_source
         taken = np.zeros(len(target), bool)                                       # own frames' mouth
-        if src == "learned":
-            frames = mouth.learned_mouth(self.parts, inp, cfg, frames)
-        elif src in ("auto", "source") and inp.source_frames is not None and inp.source_landmarks is not None:
+        if src in ("auto", "source") and inp.source_frames is not None and inp.source_landmarks is not None:
             from expportrait.engines.mouth_bank import carry_own_mouth
             teeth = None if drv is None else np.array([mouth.teeth_share(f, lm) if ok else np.nan for f, lm, ok
                                                        in zip(inp.driver_frames, drv.ibug68, drv.valid)])
             frames, pick = carry_own_mouth(frames, target, inp.source_frames, inp.source_landmarks,
                                            mouth.gate(target, own), own, inp.source_reference, teeth)
             taken = pick >= 0
-        if drv is not None and src in ("auto", "driver"):
+        if drv is not None and src in ("auto", "driver", "learned"):
             weight = mouth.gate(target, own) * np.asarray(drv.valid, np.float64) * ~taken
             teeth = None
             if mouth.shows_teeth(inp.image, own):         # the driver's teeth coloured like the source's
@@ -66,6 +65,8 @@ class WarpFirst(MeshWarp):
             frames = mouth.carry_driver_mouth(frames, target, inp.driver_frames, drv.ibug68, weight, teeth=teeth)
             if teeth is not None:                         # its upper teeth stay on its upper lip
                 frames = own_teeth.keep_upper_teeth(frames, target, inp.image, own, weight)
+        if src == "learned":                              # the generator refines that composite
+            frames = mouth.learned_mouth(self.parts, inp, cfg, frames)
         if drv is not None and "eyes" in cfg.regions:
             frames = eyes.follow_lids(frames, target, own, drv.ibug68, drv.valid)
             measured = eyes.measured_landmarks(inp.image, own)                    # shut eyes open
