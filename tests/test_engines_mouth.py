@@ -337,3 +337,34 @@ def test_a_donor_mouth_is_the_donor_frame_that_opens_most_alike():
     with pytest.raises(ValueError, match="donor"):
         nearest_openings(target, np.full((2, 68, 2), np.nan))
 
+
+def test_the_drivers_yellow_teeth_come_nearer_white_and_its_tongue_stays_red():
+    """The driver's teeth keep TEETH_CHROMA of their colour (a warm light's cast, brown on a darker
+    source), the same brightness; its tongue keeps all of its red; chroma=1 (a source's own
+    frames' teeth) keeps the teeth's colour."""
+    import cv2
+
+    from expportrait.engines.mouth import LUMA, TEETH_CHROMA, carry_driver_mouth
+    H = W = 160
+    res = np.tile(np.array([200, 150, 120], np.uint8), (H, W, 1))
+    t = _with_cheeks(_lips(80, 90, 60, 24), 80, 50, 30)
+    cv2.fillPoly(res, [np.round(t[60:68]).astype(np.int32)], (20, 10, 10))
+    drv = np.tile(np.array([190, 140, 115], np.uint8), (120, 120, 1))
+    d = _with_cheeks(_lips(60, 60, 40, 16), 60, 30, 22)
+    cv2.fillPoly(drv, [np.round(d[60:68]).astype(np.int32)], (230, 205, 120))       # yellow teeth
+    cv2.rectangle(drv, (52, 62), (68, 68), (200, 60, 70), -1)                        # a red tongue
+    outs = {c: carry_driver_mouth(res[None], t[None], drv[None], d[None], np.ones(1), chroma=c)[0]
+            for c in (TEETH_CHROMA, 1.0)}
+    inner = np.zeros((H, W), np.uint8)
+    cv2.fillPoly(inner, [np.round(t[60:68]).astype(np.int32)], 1)
+    core = cv2.erode(inner, np.ones((7, 7), np.uint8)) > 0
+    top = core & (np.arange(H)[:, None] < 84)                                      # above the tongue
+    tongue = core & (np.arange(H)[:, None] > 94) & (np.abs(np.arange(W)[None] - 80) < 8)
+
+    def spread(px):                       # mean distance of the channels from their luminance
+        px = px.astype(np.float64)
+        return np.abs(px - (px @ LUMA)[:, None]).mean()
+    half, full = outs[TEETH_CHROMA], outs[1.0]
+    assert TEETH_CHROMA < 1 and spread(half[top]) < 0.7 * spread(full[top])
+    assert abs(np.mean(half[top] @ LUMA) - np.mean(full[top] @ LUMA)) < 2            # as bright
+    assert tongue.sum() > 10 and np.abs(half[tongue].astype(int) - full[tongue].astype(int)).max() <= 2

@@ -40,6 +40,9 @@ MOUTH_SOURCES = ("auto", "source", "driver", "learned", "none")
 OUTER, INNER = slice(48, 60), slice(60, 68)        # 68-point lips
 LUMA = np.array([0.299, 0.587, 0.114])             # Rec. 601 luminance of RGB
 INSET = 0.35              # ``inset_lips``: of each column's half gap
+TEETH_CHROMA = 0.5         # the driver's teeth keep this share of their colour (their light's
+#   cast: cap13's warm light made them yellow, and brown where a darker source dimmed them; teeth
+#   are near white), the tongue (``not_red``) and the cavity all of it
 TEETH_GAIN = (0.75, 2.0)   # the driver's mouth follows the source skin's exposure within these:
 #   teeth stay as bright against a pale skin as they were against the driver's (a darker skin
 #   does not make darker teeth)
@@ -219,7 +222,8 @@ def shows_teeth(image: np.ndarray, lmk68: np.ndarray, share: float = 0.25) -> bo
 def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndarray,
                        driver68: np.ndarray, weight: np.ndarray, feather: float = 0.05, *,
                        pick: np.ndarray | None = None, shade: bool = True,
-                       teeth: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                       teeth: tuple[np.ndarray, np.ndarray] | None = None,
+                       chroma: float = TEETH_CHROMA) -> np.ndarray:
     """frames (F, H, W, 3) uint8 the warped result, target68 (F, 68, 2) its driven landmarks,
     driver (F', H', W', 3) uint8 the driver frames, driver68 (F', 68, 2) their landmarks, weight (F,)
     in [0, 1] (``gate``) -> (F, H, W, 3) uint8 with the driver's inner mouth inside the driven
@@ -229,7 +233,8 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
     the source's own teeth colour, (3,) the driver's, ``teeth_colour``) for a source that shows
     teeth: the driver's teeth (``toothness`` and ``not_red``: not its cavity, not its tongue) are
     matched to the source's teeth (exposure within ``TEETH_GAIN``, full tint) instead of to its
-    skin's light, so the two sets of teeth look alike."""
+    skin's light, so the two sets of teeth look alike. ``chroma``: the share of their colour the
+    driver's teeth keep otherwise (1: all, for a source's own frames' teeth)."""
     out = frames.copy()
     H, W = frames.shape[1:3]
     pick = np.arange(len(frames)) if pick is None else np.asarray(pick)
@@ -256,6 +261,10 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
         region = out[f, y0:y1, x0:x1]
         ours, theirs = cheek_pixels(frames[f], t), cheek_pixels(driver[j], d)   # lit like the face
         matched = match_colour(patch, ours, theirs, TEETH_GAIN)
+        if chroma < 1 and len(theirs) >= 8:      # teeth nearer white than the driver's light
+            k = toothness(patch, theirs) * not_red(patch, theirs)
+            y = matched @ LUMA.astype(np.float32)
+            matched = matched - (1 - chroma) * k * (matched - y[..., None])
         if teeth is not None and len(theirs) >= 8:   # the teeth (not the cavity) as the source's
             k = toothness(patch, theirs) * not_red(patch, theirs)                 # not the tongue
             matched = k * match_colour(patch, teeth[0], teeth[1], TEETH_GAIN, tint=1.0) + (1 - k) * matched

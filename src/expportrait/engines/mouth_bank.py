@@ -163,5 +163,6 @@ def carry_own_mouth(frames: np.ndarray, target68: np.ndarray, bank: np.ndarray, 
                                          np.array([teeth_share(b, lm) for b, lm in zip(bank, b68)]))
     pick, _ = retrieve(wanted, b68, mouth_looks(bank, b68), weight, bank_track.valid, theirs, cfg or BANK)
     w = np.asarray(weight, np.float64) * (pick >= 0)
-    out = carry_driver_mouth(frames, target68, bank, b68, w, pick=np.maximum(pick, 0), shade=False)
+    out = carry_driver_mouth(frames, target68, bank, b68, w, pick=np.maximum(pick, 0), shade=False,
+                             chroma=1.0)
     return out, pick
