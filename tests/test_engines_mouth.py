@@ -368,3 +368,28 @@ def test_the_drivers_yellow_teeth_come_nearer_white_and_its_tongue_stays_red():
     assert TEETH_CHROMA < 1 and spread(half[top]) < 0.7 * spread(full[top])
     assert abs(np.mean(half[top] @ LUMA) - np.mean(full[top] @ LUMA)) < 2            # as bright
     assert tongue.sum() > 10 and np.abs(half[tongue].astype(int) - full[tongue].astype(int)).max() <= 2
+
+
+def test_the_lip_map_is_smooth_so_a_row_of_teeth_stays_a_row():
+    """lip_spline takes the result's lips onto the driver's (each landmark within a tenth of the
+    mouth width; exactly without smoothing) and bends without kinks: a straight tooth edge in the
+    driver comes out as a smooth curve in a differently shaped result mouth (the piecewise-affine
+    map it replaced bent it at every landmark into "fangs")."""
+    from expportrait.engines.mouth import lip_spline
+    t = np.round(_lips(100, 100, 80, 20)[48:68])
+    t[[13, 14, 15], 1] += [2.0, 5.0, -1.0]                                      # an uneven upper lip
+    d = _lips(60, 60, 40, 16)[48:68]
+    box = (40, 70, 161, 131)
+    rows, cols = (t[:, 1] - 70).astype(int), (t[:, 0] - 40).astype(int)
+    np.testing.assert_allclose(lip_spline(t, d, box, 0.0)[rows, cols], d, atol=1e-3)
+    src = lip_spline(t, d, box)                                                   # (61, 121, 2)
+    assert np.abs(src[rows, cols] - d).max() < 0.1 * 40
+    edge = np.full(src.shape[1], np.nan)                 # where the driver's y = 60 falls, per column
+    for x in range(src.shape[1]):
+        col = src[:, x, 1]
+        k = np.nonzero((col[:-1] <= 60) & (col[1:] > 60))[0]
+        if len(k):
+            edge[x] = k[0] + (60 - col[k[0]]) / (col[k[0] + 1] - col[k[0]])
+    inside = slice(15, 105)                              # across the mouth's width
+    kinks = np.abs(np.diff(edge[inside], 2))
+    assert np.isfinite(kinks).all() and kinks.max() < 0.05

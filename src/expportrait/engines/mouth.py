@@ -5,8 +5,8 @@
   opening a source's own mouth, teeth included, is the warp's: closed over, never stretched into
   grey "tombstones"), the driver's inner mouth (teeth, tongue) carried into the result's
   driven inner-lip contour, as *Bringing Portraits to Life* (Averbuch-Elor et al. 2017) does: a
-  piecewise-affine map on the 68-point lips (``lip_map``) takes each result pixel inside the
-  lips to the driver frame, the driver's pixels are matched in exposure and tint to the skin
+  smooth map on the 68-point lips (``lip_spline``, a thin-plate spline) takes each result pixel
+  inside the lips to the driver frame, the driver's pixels are matched in exposure and tint to the skin
   on the result's cheeks (``match_colour`` on ``segment.cheek_pixels``: the source's skin and
   light, not the driver's; not the lips' surroundings, a beard or a shadow there; for a source
   that shows teeth, to the colour of its own teeth: ``teeth_colour``),
@@ -40,6 +40,7 @@ MOUTH_SOURCES = ("auto", "source", "driver", "learned", "none")
 OUTER, INNER = slice(48, 60), slice(60, 68)        # 68-point lips
 LUMA = np.array([0.299, 0.587, 0.114])             # Rec. 601 luminance of RGB
 INSET = 0.35              # ``inset_lips``: of each column's half gap
+LIP_SMOOTHING = 0.3       # ``lip_spline``'s, in mouth widths: the map bends, the teeth stay rows
 TEETH_CHROMA = 0.5         # the driver's teeth keep this share of their colour (their light's
 #   cast: cap13's warm light made them yellow, and brown where a darker source dimmed them; teeth
 #   are near white), the tongue (``not_red``) and the cavity all of it
@@ -80,28 +81,24 @@ def gate(target68: np.ndarray, source68: np.ndarray, sigma: float = 1.0, span: f
     return np.clip(gaussian_filter_time(w[:, None], sigma)[:, 0], 0.0, 1.0)
 
 
-def lip_map(target: np.ndarray, source: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """Piecewise-affine backward map on the lips: target, source (K, 2) corresponding points (the
-    68-point lips and a frame around them), box (x0, y0, x1, y1) of the output -> (h, w, 2) float32
-    source pixel of every output pixel (Delaunay triangles of ``target``, each pixel's triangle
-    drawn into an index image; outside them: the similarity of all points)."""
-    from scipy.spatial import Delaunay
+def lip_spline(target: np.ndarray, source: np.ndarray, box: tuple[int, int, int, int],
+               smoothing: float = LIP_SMOOTHING) -> np.ndarray:
+    """Smooth backward map on the lips: target, source (20, 2) the 68-point lips (48-67) of the
+    result and of the driver, box (x0, y0, x1, y1) of the output -> (h, w, 2) float32 the source
+    pixel of every output pixel: a thin-plate spline of the displacement (scipy's
+    ``RBFInterpolator``, linear term) in units of the target's mouth width, ``smoothing`` there.
+    It bends without kinks, so the driver's rows of teeth stay rows: the piecewise-affine map on
+    the lips' triangles it replaced bent them at every landmark into "fangs"."""
+    from scipy.interpolate import RBFInterpolator
+    target, source = np.asarray(target, np.float64), np.asarray(source, np.float64)
+    o = target.mean(0)
+    s = max(float(np.linalg.norm(target[6] - target[0])), 1.0)                 # 54 - 48
+    spline = RBFInterpolator((target - o) / s, (source - target) / s, kernel="thin_plate_spline",
+                             smoothing=smoothing, degree=1)
     x0, y0, x1, y1 = box
-    h, w = y1 - y0, x1 - x0
-    tri = Delaunay(target)
-    A, _ = cv2.estimateAffinePartial2D(target.astype(np.float32), source.astype(np.float32))
-    M = [np.eye(2, 3) if A is None else A]                                      # index 0: outside
-    index = np.zeros((h, w), np.int32)
-    for k, t in enumerate(tri.simplices):
-        M.append(cv2.getAffineTransform(target[t].astype(np.float32), source[t].astype(np.float32)))
-        poly = np.round((target[t] - [x0, y0]) * 16).astype(np.int32)
-        cv2.fillConvexPoly(index, poly, k + 1, lineType=cv2.LINE_8, shift=4)
-    M = np.stack(M)[index]                                                      # (h, w, 2, 3)
     gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-    out = np.stack([M[..., 0, 0] * gx + M[..., 0, 1] * gy + M[..., 0, 2],
-                    M[..., 1, 0] * gx + M[..., 1, 1] * gy + M[..., 1, 2]], -1)
-    return out.astype(np.float32)
-
+    q = np.stack([gx.ravel(), gy.ravel()], 1)
+    return (q + s * spline((q - o) / s)).reshape(y1 - y0, x1 - x0, 2).astype(np.float32)
 
 def skin_ring(frame: np.ndarray, lmk: np.ndarray) -> np.ndarray:
     """The skin around the lips of ``lmk`` (68, 2): a band of a quarter of the mouth width outside
@@ -250,12 +247,8 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
         box = (int(max(0, lo[0])), int(max(0, lo[1])), int(min(W, hi[0] + 1)), int(min(H, hi[1] + 1)))
         if box[2] - box[0] < 4 or box[3] - box[1] < 4:
             continue
-        frame_t = np.array([lo, [hi[0], lo[1]], hi, [lo[0], hi[1]]])            # a frame around the lips
         d = inset_lips(d)
-        dmw = float(np.linalg.norm(d[54] - d[48]))
-        A, _ = cv2.estimateAffinePartial2D(t[48:68].astype(np.float32), d[48:68].astype(np.float32))
-        frame_d = frame_t @ A[:, :2].T + A[:, 2] if A is not None else frame_t * dmw / mw
-        src = lip_map(np.concatenate([t[48:68], frame_t]), np.concatenate([d[48:68], frame_d]), box)
+        src = lip_spline(t[48:68], d[48:68], box)
         patch = cv2.remap(driver[j], src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         x0, y0, x1, y1 = box
         region = out[f, y0:y1, x0:x1]
