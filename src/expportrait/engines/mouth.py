@@ -6,8 +6,8 @@
   grey "tombstones"), the driver's inner mouth (teeth, tongue) carried into the result's
   driven inner-lip contour, as *Bringing Portraits to Life* (Averbuch-Elor et al. 2017) does: a
   smooth map on the 68-point lips (``lip_spline``, a thin-plate spline) takes each result pixel
-  inside the lips to the driver frame, the driver's pixels are matched in exposure and tint to the skin
-  on the result's cheeks (``match_colour`` on ``segment.cheek_pixels``: the source's skin and
+  inside the lips to the driver frame, the driver's pixels are matched in exposure and tint to
+  the skin on the result's cheeks (``match_colour`` on ``segment.cheek_pixels``: the source's skin and
   light, not the driver's; not the lips' surroundings, a beard or a shadow there; for a source
   that shows teeth, to the colour of its own teeth: ``teeth_colour``),
   shaded like a mouth (``cavity``) and blended with a feathered inner-lip mask, gated on how much
@@ -99,6 +99,7 @@ def lip_spline(target: np.ndarray, source: np.ndarray, box: tuple[int, int, int,
     gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
     q = np.stack([gx.ravel(), gy.ravel()], 1)
     return (q + s * spline((q - o) / s)).reshape(y1 - y0, x1 - x0, 2).astype(np.float32)
+
 
 def skin_ring(frame: np.ndarray, lmk: np.ndarray) -> np.ndarray:
     """The skin around the lips of ``lmk`` (68, 2): a band of a quarter of the mouth width outside
@@ -254,12 +255,12 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
         region = out[f, y0:y1, x0:x1]
         ours, theirs = cheek_pixels(frames[f], t), cheek_pixels(driver[j], d)   # lit like the face
         matched = match_colour(patch, ours, theirs, TEETH_GAIN)
-        if chroma < 1 and len(theirs) >= 8:      # teeth nearer white than the driver's light
-            k = toothness(patch, theirs) * not_red(patch, theirs)
+        k = toothness(patch, theirs) * not_red(patch, theirs) if len(theirs) >= 8 else None   # teeth,
+        #   not the cavity, not the tongue
+        if k is not None and chroma < 1:          # teeth nearer white than the driver's light
             y = matched @ LUMA.astype(np.float32)
             matched = matched - (1 - chroma) * k * (matched - y[..., None])
-        if teeth is not None and len(theirs) >= 8:   # the teeth (not the cavity) as the source's
-            k = toothness(patch, theirs) * not_red(patch, theirs)                 # not the tongue
+        if k is not None and teeth is not None:   # the teeth as the source's own
             matched = k * match_colour(patch, teeth[0], teeth[1], TEETH_GAIN, tint=1.0) + (1 - k) * matched
         patch = cavity(matched, patch, theirs) if shade else matched
         m = np.zeros(region.shape[:2], np.uint8)
