@@ -5,7 +5,7 @@
   opening a source's own mouth, teeth included, is the warp's: closed over, never stretched into
   grey "tombstones"), the driver's inner mouth (teeth, tongue) carried into the result's
   driven inner-lip contour, as *Bringing Portraits to Life* (Averbuch-Elor et al. 2017) does: a
-  smooth map on the 68-point lips (``lip_spline``, a thin-plate spline) takes each result pixel
+  smooth map through the inner lips (``lip_spline``, a thin-plate spline) takes each result pixel
   inside the lips to the driver frame, the driver's pixels are matched in exposure and tint to
   the skin on the result's cheeks (``match_colour`` on ``segment.cheek_pixels``: the source's skin and
   light, not the driver's; not the lips' surroundings, a beard or a shadow there; for a source
@@ -40,7 +40,6 @@ MOUTH_SOURCES = ("auto", "source", "driver", "learned", "none")
 OUTER, INNER = slice(48, 60), slice(60, 68)        # 68-point lips
 LUMA = np.array([0.299, 0.587, 0.114])             # Rec. 601 luminance of RGB
 INSET = 0.35              # ``inset_lips``: of each column's half gap
-LIP_SMOOTHING = 0.3       # ``lip_spline``'s, in mouth widths: the map bends, the teeth stay rows
 TEETH_CHROMA = 0.5         # the driver's teeth keep this share of their colour (their light's
 #   cast: cap13's warm light made them yellow, and brown where a darker source dimmed them; teeth
 #   are near white), the tongue (``not_red``) and the cavity all of it
@@ -82,17 +81,20 @@ def gate(target68: np.ndarray, source68: np.ndarray, sigma: float = 1.0, span: f
 
 
 def lip_spline(target: np.ndarray, source: np.ndarray, box: tuple[int, int, int, int],
-               smoothing: float = LIP_SMOOTHING) -> np.ndarray:
-    """Smooth backward map on the lips: target, source (20, 2) the 68-point lips (48-67) of the
+               smoothing: float = 0.0) -> np.ndarray:
+    """Smooth backward map inside the lips: target, source (K, 2) the inner lips (60-67) of the
     result and of the driver, box (x0, y0, x1, y1) of the output -> (h, w, 2) float32 the source
     pixel of every output pixel: a thin-plate spline of the displacement (scipy's
-    ``RBFInterpolator``, linear term) in units of the target's mouth width, ``smoothing`` there.
-    It bends without kinks, so the driver's rows of teeth stay rows: the piecewise-affine map on
-    the lips' triangles it replaced bent them at every landmark into "fangs"."""
+    ``RBFInterpolator``, linear term; ``smoothing`` in units of the lips' width, 0: through every
+    point). The driver's inner-lip contour lands on the result's, so none of the driver's lips
+    shows inside them, and the map bends without kinks, so the driver's rows of teeth stay rows:
+    the piecewise-affine map on the lips' triangles it replaced bent them at every landmark into
+    "fangs"; a spline through the outer lips as well (or smoothed) left the driver's red lip edge
+    inside the result's lips (docs/experiments.md, 2026-12-08)."""
     from scipy.interpolate import RBFInterpolator
     target, source = np.asarray(target, np.float64), np.asarray(source, np.float64)
     o = target.mean(0)
-    s = max(float(np.linalg.norm(target[6] - target[0])), 1.0)                 # 54 - 48
+    s = max(float(np.ptp(target[:, 0])), 1.0)
     spline = RBFInterpolator((target - o) / s, (source - target) / s, kernel="thin_plate_spline",
                              smoothing=smoothing, degree=1)
     x0, y0, x1, y1 = box
@@ -249,7 +251,7 @@ def carry_driver_mouth(frames: np.ndarray, target68: np.ndarray, driver: np.ndar
         if box[2] - box[0] < 4 or box[3] - box[1] < 4:
             continue
         d = inset_lips(d)
-        src = lip_spline(t[48:68], d[48:68], box)
+        src = lip_spline(t[INNER], d[INNER], box)
         patch = cv2.remap(driver[j], src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         x0, y0, x1, y1 = box
         region = out[f, y0:y1, x0:x1]
