@@ -15,9 +15,9 @@
 #      mouth (176x144 video) is a dark blur with no teeth, so franck's windows take franck's
 #      mouths from a window 40-80 s away (not the frame being made: the teeth of another moment,
 #      as a driver's are), carphone's take franck's
-#   2. the shipped generator with residual_base "warp" and its output projection zeroed (it starts
-#      by returning the composite), fine-tuned $STEPS steps at lr 1e-4 on 9-frame clips with the
-#      shipped VAE
+#   2. (scripts/train_warp_synth.sh's steps 2 and 3) the shipped generator with residual_base
+#      "warp" and its output projection zeroed (it starts by returning the composite), fine-tuned
+#      $STEPS steps at lr 1e-4 on 9-frame clips with the shipped VAE
 #   3. export a checkpoint into $OUT: the shipped generator and VAE, the EMA generator as DIR/synth
 #      and configs/demo/pipeline-synth-mouth.json (mouth_source "learned" on mouth crops)
 #
@@ -64,20 +64,5 @@ for pair in franck_00000:franck_02400 franck_01200:franck_03600 franck_02400:fra
             franck_03600:franck_01200 carphone_00000:franck_00000; do
     expportrait prepare "$MEDIA_DIR/${pair%%:*}.mp4" --mouth-donor "$MEDIA_DIR/${pair##*:}.mp4" "${COMMON[@]}"
 done
-if [ ! -f "$RUN-init/config.json" ]; then
-    python - "$SHIPPED/generator" "$RUN-init" <<'PY'
-import sys
-from expportrait.generator.model import ReenactGenerator
-ReenactGenerator.residual_start(sys.argv[1], residual_base="warp").save_pretrained(sys.argv[2])
-PY
-fi
-expportrait train-generator --config configs/train/demo-res.json --preset demo16 --data "$DATA" \
-    --out "$RUN" --init "$RUN-init" --vae-dir "$SHIPPED/vae" --num-frames 9 --max-steps "$STEPS" \
-    --lr 1e-4 --resume latest
-python - "$SHIPPED" "$OUT" configs/demo/pipeline-synth-mouth.json "$RUN/final/ema" <<'PY'
-import sys
-from expportrait.export import export_checkpoint
-shipped, out, pipeline_json, synth = sys.argv[1:]
-print("exported", export_checkpoint(f"{shipped}/generator", f"{shipped}/vae", out, pipeline_json,
-                                    synth_dir=synth))
-PY
+export DATA RUN STEPS SHIPPED OUT DATA_READY=1 CROP_CENTRE=mouth     # steps 2 and 3 as there
+exec bash scripts/train_warp_synth.sh

@@ -30,7 +30,8 @@
 # while another job shared the machine, the 13 portraits 8 min; 576 clips), step 2 1165 s (latents
 # cached, 1.7 steps/s), step 3 seconds. STEPS=4000 (another 1100 s) scored the same (26.96 dB).
 #
-#   bash scripts/train_warp_synth.sh   (OUT=the checkpoint folder, default runs/warp-synth-ckpt)
+#   bash scripts/train_warp_synth.sh   (OUT=the checkpoint folder, default runs/warp-synth-ckpt;
+#   DATA_READY=1: step 1 skipped, $DATA already prepared)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-data/clips-warp-synth}
@@ -45,6 +46,7 @@ PIPELINE_JSON=${PIPELINE_JSON:-configs/demo/pipeline-synth-$CROP_CENTRE.json}
 PORTRAITS=(franck_still connery connery_beard cage cage2 bieber bieber2 murray chuck clooney kim
            rihanna terminator)
 
+if [ -z "${DATA_READY:-}" ]; then    # scripts/train_mouth_refiner.sh makes its own clips
 python - "$MEDIA_DIR" "${PORTRAITS[@]}" <<'PY'
 import sys
 from pathlib import Path
@@ -78,6 +80,7 @@ SOURCES=("$MEDIA_DIR"/*.mp4 "$MEDIA_DIR"/*.png)
 expportrait prepare "${SOURCES[@]}" --out "$DATA" --size 64 --clip-frames 30 --clip-stride 10 \
     --reference random --flip --scales 0.9,1.0,1.1 --track-config configs/demo/track.json \
     --stages base --still-expressions --warp-reference --crop-centre "$CROP_CENTRE" --crop-scale "$CROP_SCALE"
+fi
 if [ ! -f "$RUN-init/config.json" ]; then
     python - "$SHIPPED/generator" "$RUN-init" <<'PY'
 import sys
