@@ -35,8 +35,6 @@ cd "$(dirname "$0")/.."
 DATA=${DATA:-data/clips-mouth-refiner}
 MEDIA_DIR=${MEDIA_DIR:-data/media-refiner}
 RUN=${RUN:-runs/mouth-refiner}
-STEPS=${STEPS:-2000}
-SHIPPED=${SHIPPED:-src/expportrait/checkpoints/demo}
 OUT=${OUT:-runs/mouth-refiner-ckpt}
 
 python - "$MEDIA_DIR" <<'PY'
@@ -64,5 +62,5 @@ for pair in franck_00000:franck_02400 franck_01200:franck_03600 franck_02400:fra
             franck_03600:franck_01200 carphone_00000:franck_00000; do
     expportrait prepare "$MEDIA_DIR/${pair%%:*}.mp4" --mouth-donor "$MEDIA_DIR/${pair##*:}.mp4" "${COMMON[@]}"
 done
-export DATA RUN STEPS SHIPPED OUT DATA_READY=1 CROP_CENTRE=mouth     # steps 2 and 3 as there
+export DATA RUN OUT DATA_READY=1 CROP_CENTRE=mouth     # steps 2 and 3 there (STEPS, SHIPPED too)
 exec bash scripts/train_warp_synth.sh
