@@ -164,6 +164,7 @@ def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None, live=None
 
     from expportrait.commands.app_live import LiveSessions, live_tab
     from expportrait.engines.mouth import MOUTH_SOURCES
+    from expportrait.transfer.retarget import TRANSLATION_MODES
 
     def run(source, driving, face, mode, regions, intensity, smooth, reference_frame, max_frames,
             fps, steps, seed, mouth_source, head_motion, progress=gr.Progress(track_tqdm=True)):
@@ -214,7 +215,7 @@ def build_ui(reenactor: Reenactor, max_upload_mb: float | None = None, live=None
                 with gr.Row():
                     intensity = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="expression intensity")
                     smooth = gr.Slider(0.0, 5.0, value=1.0, step=0.5, label="pose smoothing (frames)")
-                    head_motion = gr.Radio(["face", "frame"], value="face", label="head motion",
+                    head_motion = gr.Radio(list(TRANSLATION_MODES), value="face", label="head motion",
                                            info="cross: as far for its face's size as the driver's, "
                                                 "or as far for the image", elem_id="head_motion")
                     reference_frame = gr.Number(0, precision=0, label="source reference frame")

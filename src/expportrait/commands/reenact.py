@@ -15,6 +15,7 @@ from pathlib import Path
 
 from expportrait.engines import ENGINE_NAMES
 from expportrait.engines.mouth import MOUTH_SOURCES
+from expportrait.transfer.retarget import TRANSLATION_MODES
 
 
 
@@ -45,7 +46,7 @@ def add_arguments(p) -> None:
     p.add_argument("--regions", default=None,
                    help="what follows the driver, comma list of pose,expression,eyes,lips (default all)")
     p.add_argument("--smooth", type=float, default=None, help="Gaussian sigma (frames) of the head pose; 0 = off")
-    p.add_argument("--head-motion", choices=("face", "frame"), default=None,
+    p.add_argument("--head-motion", choices=TRANSLATION_MODES, default=None,
                    help="cross mode: the head moves as far for its face's size as the driver's (face, "
                         "default) or as far for the image (frame)")
     p.add_argument("--face-index", default=None,
