@@ -150,18 +150,22 @@ def test_warp_first_synthesizes_only_the_open_mouth(parts, media, own):
 
 def test_the_learned_mouth_refines_the_driver_composite(parts, media, monkeypatch):
     """mouth_source "learned" hands the generator the frames "driver" makes (the driver's teeth
-    carried into the driven lips), not the bare warp: it is the refiner of that composite."""
+    carried into the driven lips), not the bare warp: it is the refiner of that composite; so it
+    asks for the driver's landmarks as "driver" does (here the eyes, which also want them, are off,
+    and the driver's fit is given, so nothing else finds them)."""
     from expportrait.engines import mouth
     astro, _ = media
     car = read_source("sample:carphone", max_frames=40)
     drv = Video(car.frames[24:28], car.fps)
     seen = []
     monkeypatch.setattr(mouth, "learned_mouth", lambda parts_, inp, cfg, frames: seen.append(frames) or frames)
-    res = {}
+    res, fit = {}, None
     for src in ("driver", "learned", "none"):
         p = ReenactPipeline(parts["head"], FAST, parts["transfer"], _parts(parts),
-                            PipelineConfig(mode="cross", engine="warp_first", mouth_source=src, intensity=2.0))
-        res[src] = p(astro, drv, steps=1, seed=0).frames
+                            PipelineConfig(mode="cross", engine="warp_first", mouth_source=src, intensity=2.0,
+                                           regions=("pose", "expression", "lips")))
+        fit = fit if fit is not None else p.track_driver(drv)
+        res[src] = p(astro, drv, steps=1, seed=0, driving_fit=fit).frames
     assert len(seen) == 1
     assert np.abs(res["driver"].astype(int) - res["none"].astype(int)).max() > 0    # a composite
     np.testing.assert_array_equal(res["learned"], res["driver"])   # the identity refiner: the composite

@@ -21,6 +21,7 @@ class WarpFirst(MeshWarp):
     source_stages = ("base",)   # the reference's offsets are held: the photometric stage would
     #   only refine a shape the warp moves rigidly
     uses_transfer = False
+    driver_mouths = ("auto", "driver", "learned")   # the mouth sources that carry the driver's mouth
 
     def drive(self, driven: HeadFit, source_fit: HeadFit, driving_fit: HeadFit, ref: int) -> HeadFit:
         driven.dynamic_offset = source_fit.dynamic_offset[ref][None].expand_as(
@@ -36,7 +37,7 @@ class WarpFirst(MeshWarp):
 
     def wants_driver_landmarks(self, mode: str, cfg) -> bool:
         return (super().wants_driver_landmarks(mode, cfg) or "eyes" in cfg.regions
-                or cfg.mouth_source in ("auto", "driver"))
+                or cfg.mouth_source in self.driver_mouths)
 
     def refine(self, inp: EngineInput, cfg, frames: np.ndarray) -> np.ndarray:
         """What the warp cannot show: the open mouth (``cfg.mouth_source``, ``engines.mouth``; a
@@ -55,7 +56,7 @@ class WarpFirst(MeshWarp):
             frames, pick = carry_own_mouth(frames, target, inp.source_frames, inp.source_landmarks,
                                            mouth.gate(target, own), own, inp.source_reference, teeth)
             taken = pick >= 0
-        if drv is not None and src in ("auto", "driver", "learned"):
+        if drv is not None and src in self.driver_mouths:
             weight = mouth.gate(target, own) * np.asarray(drv.valid, np.float64) * ~taken
             teeth = None
             if mouth.shows_teeth(inp.image, own):         # the driver's teeth coloured like the source's
